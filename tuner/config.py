@@ -1,0 +1,389 @@
+"""Study files (TOML) → validated, frozen dataclasses.
+
+A study file is validated once, up front, before anything touches the store. Every error
+names the file, the table and the field, what was wrong and what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tuner.errors import ConfigError, StudyNotFoundError
+from tuner.metrics import METRICS, TASKS, default_metric, metrics_for_task
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+ACTIVATIONS = ("relu", "elu", "selu", "gelu", "tanh", "sigmoid", "leaky_relu", "swish", "mish", "softplus")
+OPTIMIZERS = ("adam", "adamw", "nadam", "rmsprop", "sgd", "adagrad")
+SAMPLERS = ("tpe", "random", "cmaes", "gp")
+PRUNERS = ("hyperband", "median", "sha", "none")
+DIRECTIONS = ("maximize", "minimize")
+
+#: Where built-in study files live: shipped inside the package, or ``studies/`` in a checkout.
+_PACKAGED_STUDIES = Path(__file__).resolve().parent / "_builtin_studies"
+_CHECKOUT_STUDIES = Path(__file__).resolve().parent.parent / "studies"
+
+
+@dataclass(frozen=True)
+class IntRange:
+    low: int
+    high: int
+    log: bool = False
+
+
+@dataclass(frozen=True)
+class FloatRange:
+    low: float
+    high: float
+    log: bool = False
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    n_layers: IntRange = IntRange(1, 3)
+    units: IntRange = IntRange(16, 256, log=True)
+    dropout: FloatRange = FloatRange(0.0, 0.5)
+    activation: tuple[str, ...] = ("relu", "elu", "gelu", "tanh")
+    learning_rate: FloatRange = FloatRange(1e-4, 1e-2, log=True)
+    batch_size: tuple[int, ...] = (32, 64, 128)
+    optimizer: tuple[str, ...] = ("adam", "rmsprop")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    dataset: str
+    validation_fraction: float = 0.2
+    test_fraction: float = 0.2
+    split_seed: int = 0
+    n_samples: int | None = None
+
+
+@dataclass(frozen=True)
+class ObjectiveConfig:
+    task: str
+    metric: str
+    direction: str
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    max_epochs: int = 20
+    patience: int = 5
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    trials: int = 20
+    timeout: float | None = None
+    sampler: str = "tpe"
+    pruner: str = "hyperband"
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    name: str
+    data: DataConfig
+    objective: ObjectiveConfig
+    space: SearchSpace = SearchSpace()
+    training: TrainingConfig = TrainingConfig()
+    search: SearchConfig = SearchConfig()
+    description: str = ""
+    source: str | None = field(default=None, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-friendly dict (stored on the study so reports can rebuild the splits)."""
+        out = dataclasses.asdict(self)
+        out.pop("source")
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> StudyConfig:
+        """Inverse of :meth:`to_dict`."""
+        return parse_config(_dict_to_toml_shape(data), source="<stored study>")
+
+    def with_overrides(self, **overrides: Any) -> StudyConfig:
+        """Apply command-line overrides; ``None`` values are ignored. Validated like the file."""
+        search = {k: overrides[k] for k in ("trials", "timeout", "sampler", "pruner", "seed") if overrides.get(k) is not None}
+        training = {k: overrides[k] for k in ("max_epochs", "patience") if overrides.get(k) is not None}
+        data = self.to_dict()
+        data["search"].update(search)
+        data["training"].update(training)
+        cfg = parse_config(_dict_to_toml_shape(data), source=self.source or "<overrides>")
+        return dataclasses.replace(cfg, source=self.source)
+
+
+def _dict_to_toml_shape(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Turn :meth:`StudyConfig.to_dict` output back into study-file shape."""
+    space = {}
+    for key, value in data["space"].items():
+        space[key] = dict(value) if isinstance(value, Mapping) else list(value)
+    search = {k: v for k, v in data["search"].items() if v is not None}
+    return {
+        "study": {"name": data["name"], "description": data.get("description", "")},
+        "data": {k: v for k, v in data["data"].items() if v is not None},
+        "objective": dict(data["objective"]),
+        "space": space,
+        "training": dict(data["training"]),
+        "search": search,
+    }
+
+
+# --------------------------------------------------------------------------- validation
+
+
+class _Table:
+    """Reads one TOML table, checking types and refusing unknown keys."""
+
+    def __init__(self, raw: Any, where: str, name: str, known: Sequence[str]):
+        self.where = where
+        self.name = name
+        if raw is None:
+            raw = {}
+        if not isinstance(raw, Mapping):
+            self.fail(f"[{name}] must be a table")
+        unknown = [k for k in raw if k not in known]
+        if unknown:
+            key = unknown[0]
+            hint = difflib.get_close_matches(key, known, n=1)
+            suggestion = f"did you mean '{hint[0]}'?" if hint else f"allowed: {', '.join(known)}"
+            self.fail(f"[{name}] has unknown field '{key}'; {suggestion}")
+        self.raw = raw
+
+    def fail(self, message: str) -> None:
+        raise ConfigError(f"{self.where}: {message}")
+
+    def _label(self, key: str) -> str:
+        return f"[{self.name}] {key}"
+
+    def has(self, key: str) -> bool:
+        return key in self.raw
+
+    def number(self, key: str, default: Any, *, kind: type = float, low: float | None = None, high: float | None = None, low_open: bool = False, optional: bool = False) -> Any:
+        if key not in self.raw:
+            return default
+        value = self.raw[key]
+        if optional and value is None:
+            return None
+        ok = isinstance(value, int) and not isinstance(value, bool)
+        if kind is float:
+            ok = ok or isinstance(value, float)
+        if not ok:
+            self.fail(f"{self._label(key)} must be {'an integer' if kind is int else 'a number'}, got {value!r}")
+        value = kind(value)
+        if low is not None and (value < low or (low_open and value == low)):
+            self.fail(f"{self._label(key)} must be {'>' if low_open else '>='} {low}, got {value}")
+        if high is not None and value > high:
+            self.fail(f"{self._label(key)} must be <= {high}, got {value}")
+        return value
+
+    def string(self, key: str, default: str | None, *, choices: Sequence[str] | None = None) -> Any:
+        if key not in self.raw:
+            return default
+        value = self.raw[key]
+        if not isinstance(value, str):
+            self.fail(f"{self._label(key)} must be a string, got {value!r}")
+        if choices is not None:
+            self.check_choice(key, value, choices)
+        return value
+
+    def check_choice(self, key: str, value: Any, choices: Sequence[Any]) -> None:
+        if value not in choices:
+            listed = ", ".join(str(c) for c in choices)
+            self.fail(f"{self._label(key)} has unknown value {value!r}; choose from: {listed}")
+
+    def choices(self, key: str, default: tuple, *, kind: type, allowed: Sequence[Any] | None = None, low: float | None = None) -> tuple:
+        if key not in self.raw:
+            return default
+        value = self.raw[key]
+        if isinstance(value, (str, int)) and not isinstance(value, bool):
+            value = [value]
+        if not isinstance(value, list):
+            self.fail(f"{self._label(key)} must be a list of choices, got {value!r}")
+        if not value:
+            self.fail(f"{self._label(key)} is an empty list; give at least one choice")
+        for item in value:
+            if kind is int and (not isinstance(item, int) or isinstance(item, bool)):
+                self.fail(f"{self._label(key)} choices must be integers, got {item!r}")
+            if kind is str and not isinstance(item, str):
+                self.fail(f"{self._label(key)} choices must be strings, got {item!r}")
+            if allowed is not None:
+                self.check_choice(key, item, allowed)
+            if low is not None and item < low:
+                self.fail(f"{self._label(key)} choices must be >= {low}, got {item}")
+        if len(set(value)) != len(value):
+            self.fail(f"{self._label(key)} lists a choice twice: {value}")
+        return tuple(value)
+
+    def range(self, key: str, default: IntRange | FloatRange, *, kind: type, low: float, high: float | None = None) -> Any:
+        if key not in self.raw:
+            return default
+        value = self.raw[key]
+        log = default.log
+        label = self._label(key)
+        if isinstance(value, Mapping):
+            extra = set(value) - {"low", "high", "log"}
+            if extra:
+                self.fail(f"{label} has unknown field '{sorted(extra)[0]}'; allowed: low, high, log")
+            if "low" not in value or "high" not in value:
+                self.fail(f"{label} needs both 'low' and 'high'")
+            lo, hi = value["low"], value["high"]
+            log = value.get("log", log)
+            if not isinstance(log, bool):
+                self.fail(f"{label} log must be true or false, got {log!r}")
+        elif isinstance(value, list):
+            if len(value) == 0:
+                self.fail(f"{label} is an empty range; write [low, high]")
+            if len(value) != 2:
+                self.fail(f"{label} must be [low, high], got {len(value)} values")
+            lo, hi = value
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            lo = hi = value
+        else:
+            self.fail(f"{label} must be [low, high] or {{ low = …, high = … }}, got {value!r}")
+        for bound in (lo, hi):
+            is_num = isinstance(bound, (int, float)) and not isinstance(bound, bool)
+            if not is_num or (kind is int and not isinstance(bound, int)):
+                self.fail(f"{label} bounds must be {'integers' if kind is int else 'numbers'}, got {bound!r}")
+        if lo > hi:
+            self.fail(f"{label} is inverted: low ({lo}) > high ({hi}); swap the bounds")
+        if lo < low or (high is not None and hi > high):
+            limit = f"[{low}, {high}]" if high is not None else f">= {low}"
+            self.fail(f"{label} must lie within {limit}, got [{lo}, {hi}]")
+        if log and lo <= 0:
+            self.fail(f"{label} uses a log scale, so low must be > 0, got {lo}")
+        return (IntRange if kind is int else FloatRange)(kind(lo), kind(hi), log)
+
+
+_SECTIONS = ("study", "data", "objective", "space", "training", "search")
+
+
+def parse_config(raw: Mapping[str, Any], source: str, default_name: str | None = None) -> StudyConfig:
+    """Validate a parsed study file and build a :class:`StudyConfig`."""
+    from tuner.datasets import DATASETS  # local import: datasets imports keras lazily only
+
+    top = _Table(raw, source, "top level", _SECTIONS)
+    for section in _SECTIONS:
+        if section in raw and not isinstance(raw[section], Mapping):
+            top.fail(f"[{section}] must be a table")
+
+    study = _Table(raw.get("study"), source, "study", ("name", "description"))
+    name = study.string("name", default_name)
+    if not name:
+        study.fail("[study] name is missing; add name = \"...\"")
+    description = study.string("description", "")
+
+    data_t = _Table(raw.get("data"), source, "data", [f.name for f in dataclasses.fields(DataConfig)])
+    dataset = data_t.string("dataset", None, choices=sorted(DATASETS))
+    if dataset is None:
+        data_t.fail(f"[data] dataset is missing; choose from: {', '.join(sorted(DATASETS))}")
+    data = DataConfig(
+        dataset=dataset,
+        validation_fraction=data_t.number("validation_fraction", 0.2, low=0.0, high=0.9, low_open=True),
+        test_fraction=data_t.number("test_fraction", 0.2, low=0.0, high=0.9, low_open=True),
+        split_seed=data_t.number("split_seed", 0, kind=int, low=0),
+        n_samples=data_t.number("n_samples", None, kind=int, low=10, optional=True),
+    )
+    if data.validation_fraction + data.test_fraction >= 0.95:
+        data_t.fail("validation_fraction + test_fraction must leave data to train on (< 0.95)")
+
+    spec = DATASETS[dataset]
+    obj_t = _Table(raw.get("objective"), source, "objective", ("task", "metric", "direction"))
+    task = obj_t.string("task", spec.task, choices=TASKS)
+    if task != spec.task:
+        obj_t.fail(f"[objective] task '{task}' does not fit dataset '{dataset}', which is {spec.task}; set task = \"{spec.task}\"")
+    metric = obj_t.string("metric", default_metric(task), choices=sorted(METRICS))
+    if metric not in metrics_for_task(task):
+        obj_t.fail(f"[objective] metric '{metric}' does not fit a {task} task; choose from: {', '.join(metrics_for_task(task))}")
+    natural = METRICS[metric].direction
+    direction = obj_t.string("direction", natural, choices=DIRECTIONS)
+    if direction != natural:
+        obj_t.fail(f"[objective] direction '{direction}' is wrong for metric '{metric}', which is to {natural}; remove direction or set it to \"{natural}\"")
+
+    defaults = SearchSpace()
+    sp = _Table(raw.get("space"), source, "space", [f.name for f in dataclasses.fields(SearchSpace)])
+    space = SearchSpace(
+        n_layers=sp.range("n_layers", defaults.n_layers, kind=int, low=1, high=16),
+        units=sp.range("units", defaults.units, kind=int, low=1, high=8192),
+        dropout=sp.range("dropout", defaults.dropout, kind=float, low=0.0, high=0.95),
+        activation=sp.choices("activation", defaults.activation, kind=str, allowed=ACTIVATIONS),
+        learning_rate=sp.range("learning_rate", defaults.learning_rate, kind=float, low=1e-7, high=10.0),
+        batch_size=sp.choices("batch_size", defaults.batch_size, kind=int, low=1),
+        optimizer=sp.choices("optimizer", defaults.optimizer, kind=str, allowed=OPTIMIZERS),
+    )
+
+    tr = _Table(raw.get("training"), source, "training", ("max_epochs", "patience"))
+    training = TrainingConfig(
+        max_epochs=tr.number("max_epochs", TrainingConfig.max_epochs, kind=int, low=1, high=10_000),
+        patience=tr.number("patience", TrainingConfig.patience, kind=int, low=1),
+    )
+
+    se = _Table(raw.get("search"), source, "search", [f.name for f in dataclasses.fields(SearchConfig)])
+    timeout = se.number("timeout", None, low=0.0, low_open=True, optional=True)
+    search = SearchConfig(
+        trials=se.number("trials", SearchConfig.trials, kind=int, low=1),
+        timeout=timeout,
+        sampler=se.string("sampler", SearchConfig.sampler, choices=SAMPLERS),
+        pruner=se.string("pruner", SearchConfig.pruner, choices=PRUNERS),
+        seed=se.number("seed", None, kind=int, low=0, optional=True),
+    )
+    return StudyConfig(name=name, description=description, data=data, objective=ObjectiveConfig(task, metric, direction), space=space, training=training, search=search, source=source)
+
+
+def load_config(path: str | os.PathLike[str]) -> StudyConfig:
+    """Read and validate one study file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise StudyNotFoundError(f"study file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc})") from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: malformed TOML: {exc}") from None
+    return parse_config(raw, source=str(path), default_name=path.stem)
+
+
+def study_dirs() -> list[Path]:
+    """Folders searched for ``NAME.toml``, in order: ./studies, then the built-in ones."""
+    dirs = [Path.cwd() / "studies"]
+    for builtin in (_PACKAGED_STUDIES, _CHECKOUT_STUDIES):
+        if builtin.is_dir() and builtin.resolve() not in [d.resolve() for d in dirs if d.exists()]:
+            dirs.append(builtin)
+    return dirs
+
+
+def available_studies() -> list[str]:
+    """Names of all study files that ``--study NAME`` can find."""
+    names = {p.stem for d in study_dirs() if d.is_dir() for p in d.glob("*.toml")}
+    return sorted(names)
+
+
+def resolve_study(study: str | os.PathLike[str]) -> Path:
+    """Find the study file for ``--study``: a path to a ``.toml`` file, or a study name."""
+    text = str(study)
+    if text.endswith(".toml") or os.sep in text or "/" in text:
+        path = Path(text)
+        if not path.is_file():
+            raise StudyNotFoundError(f"study file {path} does not exist")
+        return path
+    for folder in study_dirs():
+        candidate = folder / f"{text}.toml"
+        if candidate.is_file():
+            return candidate
+    names = available_studies()
+    hint = difflib.get_close_matches(text, names, n=1)
+    extra = f" Did you mean '{hint[0]}'?" if hint else ""
+    raise StudyNotFoundError(f"unknown study '{text}'.{extra} Available: {', '.join(names)} (or pass a path to a .toml file)")

@@ -1,0 +1,38 @@
+"""Typed errors. The CLI maps every :class:`TunerError` to a one-line message.
+
+Two families, as in KerasTuner: a :class:`TunerError` stops the whole command (bad study
+file, unreachable store, missing data); a :class:`TrialError` fails one trial and the study
+goes on.
+"""
+
+from __future__ import annotations
+
+
+class TunerError(Exception):
+    """An error the user can fix; its message says what is wrong and how to fix it."""
+
+    exit_code = 1
+
+
+class ConfigError(TunerError):
+    """A study file, or a flag overriding one, is invalid."""
+
+
+class StudyNotFoundError(TunerError):
+    """No study file or stored study has the given name."""
+
+
+class DatasetError(TunerError):
+    """A dataset cannot be loaded (missing files, unknown name, bad contents)."""
+
+
+class StorageError(TunerError):
+    """The storage URL is malformed or the store cannot be reached."""
+
+
+class TrialError(Exception):
+    """One trial cannot go on (e.g. its loss diverged); the study continues."""
+
+
+class TrialDivergedError(TrialError):
+    """The training loss or the validation predictions became NaN or infinite."""

@@ -1,0 +1,39 @@
+"""Search space → ``trial.suggest_*`` calls. Pure: no Keras here.
+
+Parameter names are stable (they are what the store, the dashboard and the reports show):
+``n_layers``, ``units_0`` … ``units_{n-1}`` (one width per hidden layer), ``dropout``,
+``activation``, ``learning_rate``, ``batch_size`` and ``optimizer``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import optuna
+
+from tuner.config import FloatRange, IntRange, SearchSpace
+
+
+def _suggest_range(trial: optuna.Trial, name: str, rng: IntRange | FloatRange) -> Any:
+    if isinstance(rng, IntRange):
+        return trial.suggest_int(name, rng.low, rng.high, log=rng.log)
+    return trial.suggest_float(name, rng.low, rng.high, log=rng.log)
+
+
+def suggest_params(trial: optuna.Trial, space: SearchSpace) -> dict[str, Any]:
+    """Suggest one MLP configuration; returns the parameters in the order they were drawn."""
+    n_layers = _suggest_range(trial, "n_layers", space.n_layers)
+    params: dict[str, Any] = {"n_layers": n_layers}
+    for i in range(n_layers):
+        params[f"units_{i}"] = _suggest_range(trial, f"units_{i}", space.units)
+    params["dropout"] = _suggest_range(trial, "dropout", space.dropout)
+    params["activation"] = trial.suggest_categorical("activation", list(space.activation))
+    params["learning_rate"] = _suggest_range(trial, "learning_rate", space.learning_rate)
+    params["batch_size"] = trial.suggest_categorical("batch_size", list(space.batch_size))
+    params["optimizer"] = trial.suggest_categorical("optimizer", list(space.optimizer))
+    return params
+
+
+def layer_widths(params: dict[str, Any]) -> list[int]:
+    """The hidden-layer widths encoded in ``params``."""
+    return [int(params[f"units_{i}"]) for i in range(int(params["n_layers"]))]

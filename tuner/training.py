@@ -1,0 +1,118 @@
+"""Fit one MLP: per-epoch validation metric, early stopping, divergence checks.
+
+Used by the objective (with Optuna's pruning callback added) and by anything that re-trains a
+trial from its stored parameters and seed.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from tuner import metrics as metrics_mod
+from tuner._keras import load_keras
+from tuner.errors import TrialDivergedError
+from tuner.model import ModelSpec, build_model
+
+if TYPE_CHECKING:
+    import keras
+
+    from tuner.config import StudyConfig
+    from tuner.datasets import Splits
+
+#: Rows per ``predict`` call when scoring the validation split.
+PREDICT_BATCH = 4096
+
+
+@dataclass
+class TrainResult:
+    model: keras.Model
+    best_value: float
+    best_epoch: int  # 0-based
+    epochs_run: int
+    seconds: float
+    val_metrics: dict[str, float]
+    history: dict[str, list[float]] = field(default_factory=dict)
+
+
+def predict(model: keras.Model, x: Any) -> np.ndarray:
+    """Model outputs as a NumPy array (probabilities or values)."""
+    return np.asarray(model.predict(x, batch_size=PREDICT_BATCH, verbose=0))
+
+
+def _make_validation_callback(splits: Splits, metric: str) -> Any:
+    keras = load_keras()
+
+    class ValidationMetric(keras.callbacks.Callback):
+        """Adds ``val_<metric>`` and ``val_loss`` to the epoch logs; raises on divergence."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.loss_fn = None
+
+        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            logs = logs if logs is not None else {}
+            loss = logs.get("loss")
+            if loss is not None and not math.isfinite(float(loss)):
+                raise TrialDivergedError(f"training loss became {float(loss)} at epoch {epoch}")
+            pred = predict(self.model, splits.x_val)
+            if not np.all(np.isfinite(pred)):
+                raise TrialDivergedError(f"validation predictions became non-finite at epoch {epoch}")
+            logs[f"val_{metric}"] = metrics_mod.compute(metric, splits.y_val, pred, splits.task)
+            logs["val_loss"] = float(np.mean(np.asarray(self.model.loss(splits.y_val, pred))))
+
+    return ValidationMetric()
+
+
+def train(
+    params: dict[str, Any],
+    splits: Splits,
+    config: StudyConfig,
+    *,
+    seed: int,
+    callbacks: list[Any] | None = None,
+    max_epochs: int | None = None,
+    verbose: bool = False,
+) -> TrainResult:
+    """Train the model for ``params`` on the training split; score it on the validation split.
+
+    The returned model holds the weights of its best validation epoch.
+    """
+    keras = load_keras()
+
+    keras.utils.set_random_seed(seed)
+    spec = ModelSpec.from_splits(splits)
+    model = build_model(params, spec)
+    metric = config.objective.metric
+    monitor = f"val_{metric}"
+    mode = "max" if config.objective.direction == "maximize" else "min"
+    early = keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=config.training.patience, restore_best_weights=True)
+    all_callbacks = [_make_validation_callback(splits, metric), *(callbacks or []), early]
+    started = time.perf_counter()
+    history = model.fit(
+        splits.x_train,
+        splits.y_train,
+        batch_size=int(params["batch_size"]),
+        epochs=max_epochs or config.training.max_epochs,
+        callbacks=all_callbacks,
+        verbose=2 if verbose else 0,
+        shuffle=True,
+    ).history
+    seconds = time.perf_counter() - started
+    values = history[monitor]
+    best_epoch = int(np.nanargmax(values) if mode == "max" else np.nanargmin(values))
+    val_pred = predict(model, splits.x_val)
+    val_metrics = metrics_mod.compute_all(splits.y_val, val_pred, splits.task)
+    return TrainResult(
+        model=model,
+        best_value=float(values[best_epoch]),
+        best_epoch=best_epoch,
+        epochs_run=len(values),
+        seconds=seconds,
+        val_metrics=val_metrics,
+        history={k: [float(v) for v in vs] for k, vs in history.items()},
+    )
