@@ -102,7 +102,8 @@ class _Progress:
 
         self.best: float | None = None
         self.maximize = direction == "maximize"
-        self.bar = tqdm(total=total, initial=min(initial, total), unit="trial", disable=not enabled, file=sys.stderr, dynamic_ncols=True)
+        # delay: a run refused up front (bad input) never draws a bar
+        self.bar = tqdm(total=total, initial=min(initial, total), unit="trial", disable=not enabled, file=sys.stderr, dynamic_ncols=True, delay=2.0)
 
     def __call__(self, study: Any, trial: Any) -> None:
         state = trial.state.name
@@ -112,8 +113,10 @@ class _Progress:
             return
         if state == "COMPLETE" and (self.best is None or (trial.value > self.best if self.maximize else trial.value < self.best)):
             self.best = trial.value
-        if self.bar.n < self.bar.total:
-            self.bar.update(1)
+        from optuna.trial import TrialState
+
+        finished = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
+        self.bar.update(min(finished, self.bar.total) - self.bar.n)  # counts every worker's trials
         if self.best is not None:
             self.bar.set_postfix(best=_fmt(self.best))
 
