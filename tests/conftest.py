@@ -75,3 +75,89 @@ def make_study(tmp_path: Path):
 def store(tmp_path: Path) -> str:
     """A SQLite URL in the test's folder."""
     return f"sqlite:///{tmp_path / 'store.db'}"
+
+
+# --------------------------------------------------------------------------- PostgreSQL
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """A throw-away PostgreSQL cluster on loopback for the whole session (see tests/pg.py)."""
+    import pg
+
+    try:
+        server = pg.start_server()
+    except pg.Unavailable as exc:
+        pytest.skip(str(exc))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pg_url(pg_server, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh database on the test cluster; the URL has no password ($PGPASSWORD supplies it)."""
+    import pg
+
+    monkeypatch.setenv("PGPASSWORD", pg.PASSWORD)
+    return pg_server.url(pg_server.create_database())
+
+
+# --------------------------------------------------------------------------- reports and predictions
+
+
+@pytest.fixture(autouse=True)
+def _no_artifacts_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Trial models go beside each test's store, whatever the shell says."""
+    monkeypatch.delenv("TUNER_ARTIFACTS", raising=False)
+
+
+def run_tiny_study(folder: Path, name: str, **study_fields) -> tuple[str, str]:
+    """Train a tiny study for real into ``folder``; return (study file path, store URL).
+
+    For module-scoped fixtures: works on absolute paths and sets the same environment as the
+    autouse ``_isolated`` fixture while it runs. ``study_fields`` fill :data:`TINY_STUDY`.
+    """
+    from tuner.runner import run_study
+
+    fields = {"dataset": "iris", "objective": "", "data_extra": "", "space_extra": "", "epochs": 2, "trials": 3, "sampler": "tpe", "pruner": "none"}
+    fields.update(study_fields)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.toml"
+    path.write_text(textwrap.dedent(TINY_STUDY.format(name=name, **fields)))
+    url = f"sqlite:///{folder / 'store.db'}"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(folder)
+        mp.setenv("TUNER_OFFLINE", "1")
+        for var in ("TUNER_STORAGE", "TUNER_DATA_DIR", "TUNER_ARTIFACTS"):
+            mp.delenv(var, raising=False)
+        run_study(str(path), storage=url)
+    return str(path), url
+
+
+def build_tiny_report(folder: Path, name: str, **study_fields):
+    """Train a tiny study into ``folder`` and write its report to ``folder/report``.
+
+    Returns a namespace: folder, url, name, out, study, splits, summary, result.
+    """
+    import json
+    from types import SimpleNamespace
+
+    import optuna
+
+    from tuner.datasets import load_splits
+    from tuner.report import build_report, stored_config
+
+    _, url = run_tiny_study(folder, name, **study_fields)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(folder)
+        mp.setenv("TUNER_OFFLINE", "1")
+        result = build_report(name, storage=url, out=folder / "report")
+    study = optuna.load_study(study_name=name, storage=url)
+    summary = json.loads((folder / "report" / "summary.json").read_text())
+    return SimpleNamespace(folder=folder, url=url, name=name, out=folder / "report", study=study, splits=load_splits(stored_config(study).data), summary=summary, result=result)
+
+
+@pytest.fixture(scope="session")
+def binary_report(tmp_path_factory: pytest.TempPathFactory):
+    """A two-trial breast_cancer study and its report (shared by the report and predict tests)."""
+    return build_tiny_report(tmp_path_factory.mktemp("binary"), "cancer_report", dataset="breast_cancer", trials=2)

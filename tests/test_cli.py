@@ -95,7 +95,7 @@ BAD_RUNS = [
     (["--study", "digits", "--trials", "-3"], 2, "Invalid value for '--trials': -3 is not in the range x>=1."),
     (["--study", "digits", "--sampler", "bayes"], 2, "Invalid value for '--sampler': 'bayes' is not one of 'tpe', 'random', 'cmaes', 'gp'."),
     (["--study", "digits", "--pruner", "asha"], 2, "Invalid value for '--pruner': 'asha' is not one of 'hyperband', 'median', 'sha', 'none'."),
-    (["--study", "digits", "--storage", "not a url"], 1, "Error: malformed storage URL <malformed storage URL>; expected e.g. sqlite:///storage/tuner.db or postgresql+psycopg://user@host/db"),
+    (["--study", "digits", "--storage", "not a url"], 1, "Error: malformed storage URL 'not a url'; expected e.g. sqlite:///storage/tuner.db or postgresql+psycopg://user@host/db"),
     (["--study", "digits", "--storage", "nosuchdb://x/y"], 1, "Error: cannot open storage nosuchdb://x/y: "),
     (["--study", "mnist", "--trials", "1"], 1, "Error: mnist is not cached and cannot be downloaded (TUNER_OFFLINE=1 forbids downloads); put mnist.npz"),
 ]

@@ -16,19 +16,32 @@ from tuner.config import StudyConfig, load_config, resolve_study  # noqa: E402
 from tuner.errors import (  # noqa: E402
     ConfigError,
     DatasetError,
+    DataWarning,
+    PredictError,
+    ReportError,
     StorageError,
     StudyNotFoundError,
     TrialDivergedError,
     TrialError,
     TunerError,
 )
-from tuner.runner import RunResult, run_study  # noqa: E402
+from tuner.importance import permutation_importance_table  # noqa: E402
+from tuner.init_study import init_study  # noqa: E402
+from tuner.predict import predict_file  # noqa: E402
+from tuner.report import ReportResult, build_report  # noqa: E402
+from tuner.runner import RunResult, join_study, run_study  # noqa: E402
+from tuner.tabular import predict_table  # noqa: E402
+from tuner.workers import run_workers  # noqa: E402
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ConfigError",
+    "DataWarning",
     "DatasetError",
+    "PredictError",
+    "ReportError",
+    "ReportResult",
     "RunResult",
     "StorageError",
     "StudyConfig",
@@ -37,7 +50,14 @@ __all__ = [
     "TrialError",
     "TunerError",
     "__version__",
+    "build_report",
+    "init_study",
+    "join_study",
     "load_config",
+    "permutation_importance_table",
+    "predict_file",
+    "predict_table",
     "resolve_study",
     "run_study",
+    "run_workers",
 ]

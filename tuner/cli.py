@@ -6,10 +6,13 @@ No Keras or Optuna logic lives here. Every :class:`~tuner.errors.TunerError` bec
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import sys
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import click
@@ -24,14 +27,16 @@ class TunerGroup(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            return super().invoke(ctx)
+            with _data_warnings_as_lines():
+                return super().invoke(ctx)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:  # Ctrl-C, or tuner.errors.Interrupted (SIGINT / SIGTERM)
             if _debug(ctx):
                 raise
-            click.echo("Interrupted: the running trial was recorded as failed; run the same command again to resume.", err=True)
-            ctx.exit(130)
+            by = f" by {exc.signal_name}" if hasattr(exc, "signal_name") else ""
+            click.echo(f"Interrupted{by}: the running trial was recorded as failed and queued again; run the same command again to resume.", err=True)
+            ctx.exit(getattr(exc, "exit_code", 130))
         except TunerError as exc:
             if _debug(ctx):
                 raise
@@ -39,7 +44,27 @@ class TunerGroup(click.Group):
         except Exception as exc:  # a bug: still one line, with the way to see more
             if _debug(ctx):
                 raise
-            raise click.ClickException(f"unexpected {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} (run again with --debug for the traceback)") from None
+            from tuner.storage import scrub  # a driver's message may quote a connection string
+
+            raise click.ClickException(scrub(f"unexpected {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} (run again with --debug for the traceback)")) from None
+
+
+@contextlib.contextmanager
+def _data_warnings_as_lines() -> Iterator[None]:
+    """Decisions about the data (e.g. a column ignored) print as one ``Warning: …`` line each."""
+    from tuner.errors import DataWarning
+
+    with warnings.catch_warnings():
+        original = warnings.showwarning
+
+        def show(message: Any, category: type[Warning], filename: str, lineno: int, file: Any = None, line: str | None = None) -> None:
+            if issubclass(category, DataWarning):
+                click.echo(f"Warning: {message}", err=True)
+            else:
+                original(message, category, filename, lineno, file, line)
+
+        warnings.showwarning = show
+        yield
 
 
 def _debug(ctx: click.Context) -> bool:
@@ -111,8 +136,9 @@ class _Progress:
             reason = trial.user_attrs.get("fail_reason", "objective failed")
             self.bar.write(f"trial {trial.number} failed: {reason}", file=sys.stderr)
             return
-        if state == "COMPLETE" and (self.best is None or (trial.value > self.best if self.maximize else trial.value < self.best)):
-            self.best = trial.value
+        value = trial.values[0] if state == "COMPLETE" else None  # the metric (first of two objectives)
+        if value is not None and (self.best is None or (value > self.best if self.maximize else value < self.best)):
+            self.best = value
         from optuna.trial import TrialState
 
         finished = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
@@ -135,23 +161,25 @@ class _Progress:
 @click.option("--data-dir", envvar="TUNER_DATA_DIR", type=click.Path(file_okay=False), help="Folder with dataset files (e.g. mnist.npz) [env: TUNER_DATA_DIR].")
 @click.option("--verbose", is_flag=True, help="Show Keras' per-epoch output and Optuna's trial log.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--workers", type=int, default=1, show_default=True, help="Local worker processes sharing the store (the cores are split between them).")
 @common
-def run(study: str, storage: str | None, verbose: bool, quiet: bool, **overrides: Any) -> None:
+def run(study: str, storage: str | None, verbose: bool, quiet: bool, workers: int, **overrides: Any) -> None:
     """Run a study until it holds the requested number of finished trials.
 
     Running the same command again resumes the study in the store.
 
     Example:
 
-        tuner run --study digits --trials 20
+        tuner run --study digits --trials 20 --workers 2
     """
-    from tuner.runner import load_study_config, run_study
+    from tuner.runner import load_study_config
+    from tuner.workers import run_workers
 
     config = load_study_config(study)
     total = overrides["trials"] or config.search.trials
     progress = _Progress(total, 0, config.objective.direction, enabled=not quiet and not verbose)
     try:
-        result = run_study(config, storage=storage, verbose=verbose, callbacks=[progress], **overrides)
+        result = run_workers(config, workers=workers, storage=storage, verbose=verbose, callbacks=[progress], **overrides)
     finally:
         progress.close()
     _print_summary(result)
@@ -168,11 +196,55 @@ def _print_summary(result: Any) -> None:
         click.echo("No trial has completed yet.")
         return
     click.echo(f"Best {result.direction.removesuffix('imize')}imized value {_fmt(result.best_value)} (trial {result.best_trial}).\n")
+    if result.pareto:
+        click.echo(f"Pareto front of value vs parameter count ({len(result.top)} trials; none has both a better value and fewer parameters):")
+    size = ["params"] if result.pareto else []
     rows = [
-        [t.number, t.value, t.params.get("n_layers"), _widths(t.params), t.params.get("activation"), t.params.get("dropout"), t.params.get("learning_rate"), t.params.get("batch_size"), t.params.get("optimizer"), t.user_attrs.get("epochs_run")]
+        [t.number, t.values[0], t.params.get("n_layers"), _widths(t.params), t.params.get("activation"), t.params.get("dropout"), t.params.get("learning_rate"), t.params.get("batch_size"), t.params.get("optimizer"), t.user_attrs.get("epochs_run")] + [t.user_attrs.get("n_params")] * len(size)
         for t in result.top
     ]
-    click.echo(_table(["trial", "value", "layers", "widths", "activation", "dropout", "lr", "batch", "optimizer", "epochs"], rows))
+    click.echo(_table(["trial", "value", "layers", "widths", "activation", "dropout", "lr", "batch", "optimizer", "epochs", *size], rows))
+
+
+class _TrialLines:
+    """One line per trial this worker ends, for logs (a progress bar suits a terminal, not a job)."""
+
+    def __call__(self, study: Any, trial: Any) -> None:
+        state = trial.state.name
+        if state == "COMPLETE":
+            text = f"value {_fmt(trial.values[0])}"
+        elif state == "PRUNED":
+            text = f"pruned after {trial.user_attrs.get('epochs_run', '?')} epochs"
+        else:
+            text = f"failed: {trial.user_attrs.get('fail_reason', 'objective failed')}"
+        click.echo(f"trial {trial.number} {text}", err=True)
+
+
+@cli.command()
+@study_option
+@click.option("--trials", type=click.IntRange(min=1), help="New budget: total finished trials the study should hold [default: the study's].")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), help="Stop starting new trials after this many seconds.")
+@click.option("--data-dir", envvar="TUNER_DATA_DIR", type=click.Path(file_okay=False), help="Folder with dataset files (e.g. mnist.npz) [env: TUNER_DATA_DIR].")
+@click.option("--verbose", is_flag=True, help="Show Keras' per-epoch output and Optuna's trial log.")
+@click.option("--quiet", is_flag=True, help="No line per trial.")
+@common
+def worker(study: str, storage: str | None, trials: int | None, timeout: float | None, data_dir: str | None, verbose: bool, quiet: bool) -> None:
+    """Join a study in the store and run trials until its budget is met, then exit.
+
+    The study's settings and budget come from the store (as the latest `tuner run` left
+    them), so start as many workers as you like, on any machine that reaches the store.
+
+    Example:
+
+    \b
+        export TUNER_STORAGE=postgresql+psycopg://tuner@db-host/tuner
+        tuner worker --study digits
+    """
+    from tuner.runner import join_study
+
+    callbacks = [] if quiet or verbose else [_TrialLines()]
+    result = join_study(study, storage=storage, trials=trials, timeout=timeout, data_dir=data_dir, verbose=verbose, callbacks=callbacks)
+    _print_summary(result)
 
 
 @cli.command()
@@ -227,17 +299,132 @@ def show(study: str, storage: str | None) -> None:
     attrs = best.user_attrs
     lines = [
         ("best trial", best.number),
-        ("value", best.value),
+        ("value", best.values[0]),
         ("epochs run", attrs.get("epochs_run")),
         ("model size", f"{attrs.get('n_params'):,} parameters" if attrs.get("n_params") is not None else None),
         ("seed", attrs.get("seed")),
         ("train seconds", attrs.get("train_seconds")),
     ]
+    if attrs.get("threshold") is not None:
+        lines.append(("threshold", attrs["threshold"]))  # binary: chosen on the validation split
     lines += [(f"param {k}", v) for k, v in best.params.items()]
     lines += [(f"val {k}", v) for k, v in (attrs.get("val_metrics") or {}).items()]
     width = max(len(k) for k, _ in lines)
     for key, value in lines:
         click.echo(f"  {key.ljust(width)}  {_fmt(value)}")
+    if result.pareto:
+        click.echo(f"\nPareto front of value vs parameter count ({len(result.top)} trials, best value first):")
+        rows = [[t.number, t.values[0], t.user_attrs.get("n_params"), t.params.get("n_layers"), _widths(t.params), t.user_attrs.get("epochs_run")] for t in result.top]
+        click.echo(_table(["trial", "value", "params", "layers", "widths", "epochs"], rows))
+
+
+# --------------------------------------------------------------------------- reports
+
+artifacts_option = click.option("--artifacts", envvar="TUNER_ARTIFACTS", metavar="DIR", help="Folder of saved trial models [env: TUNER_ARTIFACTS; default: artifacts/ beside a SQLite store].")
+
+
+@cli.command()
+@study_option
+@click.option("--out", type=click.Path(file_okay=False), help="Report folder [default: reports/STUDY].")
+@click.option("--overwrite", is_flag=True, help="Replace the report folder if it exists.")
+@click.option("--trial", type=click.IntRange(min=0), help="Report this completed trial instead of the best one.")
+@click.option("--retrain", is_flag=True, help="Re-train the trial from its stored seed even if its model was saved.")
+@click.option("--tolerance", type=click.FloatRange(min=0), help="Largest allowed gap between the exported model's validation value and the recorded one [default: 1e-4].")
+@click.option("--data-dir", envvar="TUNER_DATA_DIR", type=click.Path(file_okay=False), help="Folder with dataset files (e.g. mnist.npz) [env: TUNER_DATA_DIR].")
+@artifacts_option
+@common
+def report(study: str, storage: str | None, out: str | None, overwrite: bool, trial: int | None, retrain: bool, tolerance: float | None, data_dir: str | None, artifacts: str | None) -> None:
+    """Export the best model, score it once on the test split, and write plots and a summary.
+
+    Writes index.html, summary.json, model.keras and plots/ (HTML and PNG) into the folder.
+
+    Example:
+
+        tuner report --study digits --out reports/digits
+    """
+    from tuner.report import DEFAULT_TOLERANCE, build_report
+
+    result = build_report(study, storage=storage, out=out, overwrite=overwrite, data_dir=data_dir, trial=trial, artifacts=artifacts, retrain=retrain, tolerance=DEFAULT_TOLERANCE if tolerance is None else tolerance)
+    how = "saved model" if result.model_source == "artifact" else "model re-trained from its seed"
+    click.echo(f"Report for study '{result.study_name}', trial {result.trial} ({how}), written to {result.out}/ in {result.seconds:.1f}s.")
+    click.echo(f"Validation {result.metric}: recorded {_fmt(result.recorded_value)}, exported model {_fmt(result.reproduced_value)}.")
+    click.echo("Test split: " + ", ".join(f"{k} {_fmt(v)}" for k, v in result.test_metrics.items()) + ".")
+    click.echo(f"Open {result.out / 'index.html'}")
+
+
+@cli.command()
+@click.option("--input", "input_path", required=True, type=click.Path(dir_okay=False), help="Rows to predict: .csv (header optional), .npy or .npz.")
+@click.option("--output", type=click.Path(dir_okay=False), help="Where to write: .csv, .npy or .npz [default: CSV on standard output].")
+@click.option("--model", type=click.Path(dir_okay=False), help="A .keras model, e.g. reports/STUDY/model.keras.")
+@click.option("--study", metavar="NAME|PATH", help="Use the saved model of this study's best trial instead of --model.")
+@click.option("--key", metavar="NAME", help="Array to read from an .npz input holding several.")
+@click.option("--overwrite", is_flag=True, help="Replace the output file if it exists.")
+@artifacts_option
+@common
+def predict(input_path: str, output: str | None, model: str | None, study: str | None, key: str | None, overwrite: bool, storage: str | None, artifacts: str | None) -> None:
+    """Predict new rows with an exported model: labels and class probabilities, or values.
+
+    Inputs are raw features, as the study trained on; the model normalises them itself.
+
+    Example:
+
+        tuner predict --model reports/digits/model.keras --input new.csv --output preds.csv
+    """
+    from tuner.predict import predict_file
+
+    result = predict_file(input_path, output, model=model, study=study, storage=storage, artifacts=artifacts, key=key, overwrite=overwrite)
+    if result.output != "-":
+        click.echo(f"{result.n_rows} predictions from {result.model} written to {result.output}", err=True)
+
+
+@cli.command()
+@click.option("--study", metavar="NAME|PATH", help="Open this study's page (default: the list of studies).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on; 0.0.0.0 exposes the dashboard to the network.")
+@click.option("--port", type=click.IntRange(min=0, max=65535), default=8080, show_default=True, help="Port to listen on (0: any free port).")
+@artifacts_option
+@common
+def dashboard(study: str | None, host: str, port: int, storage: str | None, artifacts: str | None) -> None:
+    """Start optuna-dashboard on the study store, with saved trial models as artifacts.
+
+    Example:
+
+        tuner dashboard --study digits --port 8080
+    """
+    from tuner.dashboard import run_dashboard
+
+    run_dashboard(storage, study=study, host=host, port=port, artifacts=artifacts, announce=click.echo)
+
+
+# --------------------------------------------------------------------------- your own tables
+
+
+@cli.command()
+@click.option("--csv", "csv_path", required=True, type=click.Path(dir_okay=False), help="The CSV table to learn from (a header row, then one row per example).")
+@click.option("--target", required=True, metavar="COLUMN", help="The column to predict.")
+@click.option("--name", help="Study name [default: the CSV file's name].")
+@click.option("--out", type=click.Path(dir_okay=False), help="Study file to write [default: studies/NAME.toml]; an existing file is never overwritten.")
+@click.option("--size-objective", is_flag=True, help="Two objectives: the metric and the parameter count (a Pareto front of smaller models).")
+@debug_option
+def init(csv_path: str, target: str, name: str | None, out: str | None, size_objective: bool) -> None:
+    """Inspect a CSV table and write a ready, commented study file for it.
+
+    Column kinds, the task, the metric, class weights and search ranges are inferred from the
+    data and written down with the reasons, for you to review.
+
+    Example:
+
+        tuner init --csv data/patients.csv --target stroke
+    """
+    from tuner.init_study import init_study
+
+    result = init_study(csv_path, target, name=name, out=out, size_objective=size_objective)
+    for note in result.notes:
+        click.echo(f"Note: {note}", err=True)
+    table, counts = result.table, result.counts
+    weights = f", class_weight {result.class_weight}" if result.class_weight else ""
+    click.echo(f"Wrote {result.path}: {table.task} target '{table.target}' over {table.n_rows:,} rows, metric {result.metric}{weights}; {counts['numeric']} numeric, {counts['categorical']} categorical, {counts['ignore']} ignored columns.")
+    study = result.name if result.path.resolve() == (Path("studies") / f"{result.name}.toml").resolve() else str(result.path)
+    click.echo(f"Review it, then: tuner run --study {study}")
 
 
 def main(argv: Sequence[str] | None = None) -> None:

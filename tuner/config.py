@@ -28,6 +28,8 @@ OPTIMIZERS = ("adam", "adamw", "nadam", "rmsprop", "sgd", "adagrad")
 SAMPLERS = ("tpe", "random", "cmaes", "gp")
 PRUNERS = ("hyperband", "median", "sha", "none")
 DIRECTIONS = ("maximize", "minimize")
+#: ``[objective] size_objective``: a second objective, minimised (a Pareto front of metric vs size).
+SIZE_OBJECTIVES = ("n_params",)
 
 #: Where built-in study files live: shipped inside the package, or ``studies/`` in a checkout.
 _PACKAGED_STUDIES = Path(__file__).resolve().parent / "_builtin_studies"
@@ -66,6 +68,18 @@ class DataConfig:
     test_fraction: float = 0.2
     split_seed: int = 0
     n_samples: int | None = None
+    # dataset = "csv" only (see tuner.tabular): the file, the target and optional column lists.
+    path: str | None = None  # absolute once parsed (a relative path is relative to the study file)
+    target: str | None = None
+    numeric: tuple[str, ...] = ()
+    categorical: tuple[str, ...] = ()
+    ignore: tuple[str, ...] = ()
+    missing_indicator: bool = True
+    positive_class: str | None = None
+    # any classification dataset: "balanced" or (class label, weight) pairs
+    class_weight: str | tuple[tuple[str, float], ...] | None = None
+    # a CSV study's task, copied from [objective] task (declared or inferred); not a [data] field
+    task: str | None = None
 
 
 @dataclass(frozen=True)
@@ -73,6 +87,12 @@ class ObjectiveConfig:
     task: str
     metric: str
     direction: str
+    size_objective: str | None = None
+
+    @property
+    def directions(self) -> tuple[str, ...]:
+        """The study's directions: the metric's, then "minimize" for a size objective."""
+        return (self.direction, "minimize") if self.size_objective else (self.direction,)
 
 
 @dataclass(frozen=True)
@@ -105,6 +125,7 @@ class StudyConfig:
         """A JSON-friendly dict (stored on the study so reports can rebuild the splits)."""
         out = dataclasses.asdict(self)
         out.pop("source")
+        _compact(out)
         return out
 
     @classmethod
@@ -123,6 +144,27 @@ class StudyConfig:
         return dataclasses.replace(cfg, source=self.source)
 
 
+#: Fields added after the first release: left out of :meth:`StudyConfig.to_dict` while at their
+#: defaults, so studies stored before them still compare equal on resume.
+_OPTIONAL_FIELDS = {
+    "data": {f.name: f.default for f in dataclasses.fields(DataConfig) if f.name not in ("dataset", "validation_fraction", "test_fraction", "split_seed", "n_samples")},
+    "objective": {"size_objective": None},
+}
+
+
+def _compact(out: dict[str, Any]) -> None:
+    """Drop unused optional fields and make the rest JSON-shaped (lists and tables)."""
+    for section, defaults in _OPTIONAL_FIELDS.items():
+        for key, default in defaults.items():
+            value = out[section].get(key)
+            if value == default:
+                out[section].pop(key, None)
+            elif key == "class_weight" and not isinstance(value, str):
+                out[section][key] = dict(value)
+            elif isinstance(value, tuple):
+                out[section][key] = list(value)
+
+
 def _dict_to_toml_shape(data: Mapping[str, Any]) -> dict[str, Any]:
     """Turn :meth:`StudyConfig.to_dict` output back into study-file shape."""
     space = {}
@@ -131,7 +173,7 @@ def _dict_to_toml_shape(data: Mapping[str, Any]) -> dict[str, Any]:
     search = {k: v for k, v in data["search"].items() if v is not None}
     return {
         "study": {"name": data["name"], "description": data.get("description", "")},
-        "data": {k: v for k, v in data["data"].items() if v is not None},
+        "data": {k: v for k, v in data["data"].items() if v is not None and k != "task"},
         "objective": dict(data["objective"]),
         "space": space,
         "training": dict(data["training"]),
@@ -271,6 +313,7 @@ _SECTIONS = ("study", "data", "objective", "space", "training", "search")
 def parse_config(raw: Mapping[str, Any], source: str, default_name: str | None = None) -> StudyConfig:
     """Validate a parsed study file and build a :class:`StudyConfig`."""
     from tuner.datasets import DATASETS  # local import: datasets imports keras lazily only
+    from tuner.tabular import infer_table_task, parse_table_fields  # local import: pandas
 
     top = _Table(raw, source, "top level", _SECTIONS)
     for section in _SECTIONS:
@@ -283,7 +326,7 @@ def parse_config(raw: Mapping[str, Any], source: str, default_name: str | None =
         study.fail("[study] name is missing; add name = \"...\"")
     description = study.string("description", "")
 
-    data_t = _Table(raw.get("data"), source, "data", [f.name for f in dataclasses.fields(DataConfig)])
+    data_t = _Table(raw.get("data"), source, "data", [f.name for f in dataclasses.fields(DataConfig) if f.name != "task"])
     dataset = data_t.string("dataset", None, choices=sorted(DATASETS))
     if dataset is None:
         data_t.fail(f"[data] dataset is missing; choose from: {', '.join(sorted(DATASETS))}")
@@ -293,18 +336,25 @@ def parse_config(raw: Mapping[str, Any], source: str, default_name: str | None =
         test_fraction=data_t.number("test_fraction", 0.2, low=0.0, high=0.9, low_open=True),
         split_seed=data_t.number("split_seed", 0, kind=int, low=0),
         n_samples=data_t.number("n_samples", None, kind=int, low=10, optional=True),
+        **parse_table_fields(data_t, dataset, source),
     )
     if data.validation_fraction + data.test_fraction >= 0.95:
         data_t.fail("validation_fraction + test_fraction must leave data to train on (< 0.95)")
 
     spec = DATASETS[dataset]
-    obj_t = _Table(raw.get("objective"), source, "objective", ("task", "metric", "direction"))
+    obj_t = _Table(raw.get("objective"), source, "objective", ("task", "metric", "direction", "size_objective"))
     task = obj_t.string("task", spec.task, choices=TASKS)
-    if task != spec.task:
+    if spec.task is None:  # a CSV table: the task is inferred from the target unless given
+        task = task or infer_table_task(data)
+        data = dataclasses.replace(data, task=task)
+    elif task != spec.task:
         obj_t.fail(f"[objective] task '{task}' does not fit dataset '{dataset}', which is {spec.task}; set task = \"{spec.task}\"")
     metric = obj_t.string("metric", default_metric(task), choices=sorted(METRICS))
     if metric not in metrics_for_task(task):
         obj_t.fail(f"[objective] metric '{metric}' does not fit a {task} task; choose from: {', '.join(metrics_for_task(task))}")
+    if data.class_weight is not None and task == "regression":
+        data_t.fail("[data] class_weight applies to classification, and this study is a regression; remove class_weight")
+    size_objective = obj_t.string("size_objective", None, choices=SIZE_OBJECTIVES)
     natural = METRICS[metric].direction
     direction = obj_t.string("direction", natural, choices=DIRECTIONS)
     if direction != natural:
@@ -330,14 +380,20 @@ def parse_config(raw: Mapping[str, Any], source: str, default_name: str | None =
 
     se = _Table(raw.get("search"), source, "search", [f.name for f in dataclasses.fields(SearchConfig)])
     timeout = se.number("timeout", None, low=0.0, low_open=True, optional=True)
+    pruner = se.string("pruner", "none" if size_objective else SearchConfig.pruner, choices=PRUNERS)
+    sampler = se.string("sampler", SearchConfig.sampler, choices=SAMPLERS)
+    if size_objective and pruner != "none":
+        se.fail(f"[search] pruner '{pruner}' cannot be used with [objective] size_objective: Optuna cannot prune two-objective trials; remove pruner or set pruner = \"none\"")
+    if size_objective and sampler == "cmaes":
+        se.fail("[search] sampler 'cmaes' cannot optimise two objectives ([objective] size_objective); choose from: tpe, random, gp")
     search = SearchConfig(
         trials=se.number("trials", SearchConfig.trials, kind=int, low=1),
         timeout=timeout,
-        sampler=se.string("sampler", SearchConfig.sampler, choices=SAMPLERS),
-        pruner=se.string("pruner", SearchConfig.pruner, choices=PRUNERS),
+        sampler=sampler,
+        pruner=pruner,
         seed=se.number("seed", None, kind=int, low=0, optional=True),
     )
-    return StudyConfig(name=name, description=description, data=data, objective=ObjectiveConfig(task, metric, direction), space=space, training=training, search=search, source=source)
+    return StudyConfig(name=name, description=description, data=data, objective=ObjectiveConfig(task, metric, direction, size_objective), space=space, training=training, search=search, source=source)
 
 
 def load_config(path: str | os.PathLike[str]) -> StudyConfig:

@@ -22,6 +22,7 @@ from tuner.errors import DatasetError
 
 if TYPE_CHECKING:
     from tuner.config import DataConfig
+    from tuner.tabular import TableSchema
 
 #: Environment variable naming a folder with dataset files (same as ``--data-dir``).
 DATA_DIR_ENV = "TUNER_DATA_DIR"
@@ -52,9 +53,11 @@ class LoadedData:
 @dataclass(frozen=True)
 class DatasetSpec:
     name: str
-    task: str
+    task: str | None  # None: inferred from the data (CSV tables)
     description: str
-    loader: Callable[[DataConfig, Path | None], LoadedData]
+    loader: Callable[[DataConfig, Path | None], LoadedData] | None
+    #: Builds the splits itself (CSV tables: named columns, preprocessing fitted on train).
+    splitter: Callable[[DataConfig], Splits] | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -70,9 +73,16 @@ class Splits:
     task: str
     feature_names: tuple[str, ...]
     class_names: tuple[str, ...] = ()
+    #: CSV tables: x_* are {column: (n, 1) array} and this is the preprocessing fitted on train.
+    table: TableSchema | None = None
+    #: ``[data] class_weight`` as class index → weight, passed to ``model.fit``.
+    class_weight: dict[int, float] | None = None
 
     @property
     def n_features(self) -> int:
+        """Width of the model's encoded input (for a table: after one-hot and indicators)."""
+        if self.table is not None:
+            return self.table.encoded_width
         return int(self.x_train.shape[1])
 
     @property
@@ -197,6 +207,12 @@ def _image_loader(name: str, classes: tuple[str, ...]) -> Callable[[DataConfig, 
     return load
 
 
+def _table_splits(cfg: DataConfig) -> Splits:
+    from tuner.tabular import load_table_splits
+
+    return load_table_splits(cfg)
+
+
 _FASHION = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 
 DATASETS: dict[str, DatasetSpec] = {
@@ -210,6 +226,7 @@ DATASETS: dict[str, DatasetSpec] = {
         DatasetSpec("breast_cancer", "binary", "Wisconsin breast cancer (569 rows)", _sklearn("load_breast_cancer")),
         DatasetSpec("diabetes", "regression", "diabetes progression (442 rows)", _sklearn("load_diabetes")),
         DatasetSpec("blobs_xor", "binary", "four 2-D Gaussian blobs, XOR labels (synthetic)", _blobs_xor),
+        DatasetSpec("csv", None, "your own CSV table ([data] path and target)", None, _table_splits),
     )
 }
 
@@ -235,16 +252,14 @@ def _split(x: np.ndarray, y: np.ndarray, fraction: float, seed: int, stratify: b
     return train_test_split(x, y, test_size=fraction, random_state=seed, stratify=strat)
 
 
-@functools.lru_cache(maxsize=8)
-def _cached_splits(cfg: DataConfig, data_dir: Path | None) -> Splits:
-    spec = DATASETS[cfg.dataset]
-    data = spec.loader(cfg, data_dir)
-    classify = spec.task != "regression"
-    x, y = data.x, data.y
+def split_arrays(cfg: DataConfig, x: np.ndarray, y: np.ndarray, classify: bool, x_test: np.ndarray | None = None, y_test: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
+    """(x_train, y_train, x_val, y_val, x_test, y_test), stratified for classification.
+
+    ``n_samples`` takes a stratified subset first; a predefined test split is kept.
+    """
     if cfg.n_samples is not None and cfg.n_samples < len(x) and cfg.dataset != "blobs_xor":
         x, _, y, _ = _split(x, y, 1.0 - cfg.n_samples / len(x), cfg.split_seed, classify)
-    if data.x_test is not None:
-        x_test, y_test = data.x_test, data.y_test
+    if x_test is not None:
         if cfg.n_samples is not None and cfg.n_samples < len(x_test):
             x_test, _, y_test, _ = _split(x_test, y_test, 1.0 - cfg.n_samples / len(x_test), cfg.split_seed, classify)
         x_train, x_val, y_train, y_val = _split(x, y, cfg.validation_fraction, cfg.split_seed, classify)
@@ -252,17 +267,37 @@ def _cached_splits(cfg: DataConfig, data_dir: Path | None) -> Splits:
         x_rest, x_test, y_rest, y_test = _split(x, y, cfg.test_fraction, cfg.split_seed, classify)
         val_share = cfg.validation_fraction / (1.0 - cfg.test_fraction)
         x_train, x_val, y_train, y_val = _split(x_rest, y_rest, val_share, cfg.split_seed, classify)
+    return x_train, y_train, x_val, y_val, x_test, y_test
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_splits(cfg: DataConfig, data_dir: Path | None) -> Splits:
+    spec = DATASETS[cfg.dataset]
+    if spec.splitter is not None:
+        return spec.splitter(cfg)
+    data = spec.loader(cfg, data_dir)
+    classify = spec.task != "regression"
+    parts = split_arrays(cfg, data.x, data.y, classify, data.x_test, data.y_test)
     splits = Splits(
-        *(np.ascontiguousarray(a) for a in (x_train, y_train, x_val, y_val, x_test, y_test)),
+        *(np.ascontiguousarray(a) for a in parts),
         task=spec.task,
         feature_names=data.feature_names,
         class_names=data.class_names,
+        class_weight=_class_weight(cfg, parts[1], data.class_names) if classify else None,
     )
     if classify:
         labels = np.unique(splits.y_train)
         if labels.min() < 0 or labels.max() >= max(len(splits.class_names), 1):
             raise DatasetError(f"{cfg.dataset}: labels must be 0..{len(splits.class_names) - 1}, found {labels.min()}..{labels.max()}")
     return splits
+
+
+def _class_weight(cfg: DataConfig, y_train: np.ndarray, class_names: tuple[str, ...]) -> dict[int, float] | None:
+    if cfg.class_weight is None:
+        return None
+    from tuner.tabular import class_weights
+
+    return class_weights(cfg.class_weight, y_train, class_names)
 
 
 def load_splits(cfg: DataConfig, data_dir: str | os.PathLike[str] | None = None) -> Splits:

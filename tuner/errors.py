@@ -30,9 +30,37 @@ class StorageError(TunerError):
     """The storage URL is malformed or the store cannot be reached."""
 
 
+class DataWarning(UserWarning):
+    """A decision taken about the data that the user should know (e.g. a column ignored)."""
+
+
 class TrialError(Exception):
     """One trial cannot go on (e.g. its loss diverged); the study continues."""
 
 
 class TrialDivergedError(TrialError):
     """The training loss or the validation predictions became NaN or infinite."""
+
+
+class ReportError(TunerError):
+    """A report cannot be built (no completed trial, output folder taken, model not reproducible)."""
+
+
+class PredictError(TunerError):
+    """Predictions cannot be made (missing model, unreadable input, wrong number of features)."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM stopped the run; the running trial was recorded as failed.
+
+    A :class:`KeyboardInterrupt`, so that Optuna records the running trial as failed. The exit
+    code follows the shell convention: 128 + the signal number (130 for SIGINT, 143 for SIGTERM).
+    """
+
+    def __init__(self, signum: int):
+        import signal
+
+        self.signum = signum
+        self.signal_name = signal.Signals(signum).name
+        self.exit_code = 128 + signum
+        super().__init__(f"stopped by {self.signal_name}")

@@ -96,3 +96,72 @@ def compute(name: str, y_true: np.ndarray, predictions: np.ndarray, task: str) -
 def compute_all(y_true: np.ndarray, predictions: np.ndarray, task: str) -> dict[str, float]:
     """Every metric that fits ``task``."""
     return {name: compute(name, y_true, predictions, task) for name in metrics_for_task(task)}
+
+
+# --------------------------------------------------------------------------- decision threshold
+
+#: Metrics of hard labels: a binary model's decision threshold changes them.
+THRESHOLD_METRICS = ("accuracy", "balanced_accuracy", "f1_macro")
+
+
+def threshold_scores(y_true: np.ndarray, probabilities: np.ndarray) -> dict[str, np.ndarray]:
+    """Every threshold-metric at every distinct cut of binary ``probabilities``.
+
+    ``thresholds[i]`` labels a row positive when its probability is >= it; the first cut labels
+    no row positive. Computed from cumulative counts, like scikit-learn's curves.
+    """
+    p = np.asarray(probabilities, dtype=np.float64).reshape(-1)
+    y = np.asarray(y_true).reshape(-1).astype(np.int64)
+    order = np.argsort(-p, kind="mergesort")
+    p_sorted, y_sorted = p[order], y[order]
+    last = np.r_[np.nonzero(np.diff(p_sorted))[0], len(p) - 1]  # last row of each distinct value
+    tp = np.r_[0, np.cumsum(y_sorted)[last]].astype(np.float64)
+    fp = np.r_[0, np.cumsum(1 - y_sorted)[last]].astype(np.float64)
+    pos, neg = float(y.sum()), float(len(y) - y.sum())
+    fn, tn = pos - tp, neg - fp
+    below = np.r_[p_sorted[last][1:], -np.inf]  # the next lower distinct value
+    cut = p_sorted[last]
+    thresholds = np.r_[min(1.0, (1.0 + cut[0]) / 2) if len(cut) else 0.5, np.where(np.isfinite(below), (cut + below) / 2, cut)]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        f1_pos = np.where(2 * tp + fp + fn > 0, 2 * tp / (2 * tp + fp + fn), 0.0)
+        f1_neg = np.where(2 * tn + fp + fn > 0, 2 * tn / (2 * tn + fp + fn), 0.0)
+        recall_pos = tp / pos if pos else np.zeros_like(tp)
+        recall_neg = tn / neg if neg else np.zeros_like(tn)
+    return {
+        "thresholds": thresholds,
+        "accuracy": (tp + tn) / max(len(y), 1),
+        "balanced_accuracy": (recall_pos + recall_neg) / 2,
+        "f1_macro": (f1_pos + f1_neg) / 2,
+    }
+
+
+def decision_threshold(metric: str, y_true: np.ndarray, predictions: np.ndarray, task: str) -> float | None:
+    """The binary decision threshold for ``metric``, chosen on the given (validation) rows.
+
+    None for tasks other than binary. Threshold-free metrics (ROC-AUC, PR-AUC, log loss) keep
+    0.5, as do data with a single class. Otherwise the cut that maximises ``metric``; among
+    equally good cuts, the one nearest 0.5.
+    """
+    if task != "binary":
+        return None
+    y = np.asarray(y_true).reshape(-1)
+    if metric not in THRESHOLD_METRICS or len(np.unique(y)) < 2:
+        return 0.5
+    scores = threshold_scores(y, predictions)
+    values, thresholds = scores[metric], scores["thresholds"]
+    best = np.flatnonzero(values >= values.max() - 1e-12)
+    choice = best[np.argmin(np.abs(thresholds[best] - 0.5))]
+    return float(thresholds[choice])
+
+
+def score_at_threshold(metric: str, y_true: np.ndarray, predictions: np.ndarray, threshold: float) -> float:
+    """A threshold-metric of binary ``predictions`` labelled at ``threshold``."""
+    labels = _labels(np.asarray(predictions), "binary", threshold)
+    y = np.asarray(y_true).reshape(-1)
+    if metric == "accuracy":
+        return float(skm.accuracy_score(y, labels))
+    if metric == "balanced_accuracy":
+        return float(skm.balanced_accuracy_score(y, labels))
+    if metric == "f1_macro":
+        return float(skm.f1_score(y, labels, average="macro", zero_division=0))
+    raise ValueError(f"{metric} does not depend on a threshold; choose from: {', '.join(THRESHOLD_METRICS)}")

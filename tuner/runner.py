@@ -17,16 +17,20 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from tuner.artifacts import with_model_artifacts
 from tuner.config import StudyConfig, load_config, resolve_study
 from tuner.datasets import Splits, load_splits
 from tuner.errors import ConfigError, StudyNotFoundError, TunerError
 from tuner.objective import AfterTrain, Objective
 from tuner.storage import mask_url, open_storage, resolve_storage_url
+from tuner.workers import BUDGET_ATTR, SignalGuard, run_trials, sampler_seed, study_budget
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 #: Study user attributes written when a study is created.
 CONFIG_ATTR = "tuner_config"
 SEED_ATTR = "tuner_seed"
+#: Study user attribute with the settings of the latest ``tuner run`` (what ``tuner worker`` uses).
+RUN_CONFIG_ATTR = "tuner_run_config"
 
 TrialCallback = Callable[[optuna.Study, FrozenTrial], None]
 
@@ -45,6 +49,7 @@ class RunResult:
     seconds: float
     trials_run: int = 0
     top: list[FrozenTrial] = field(default_factory=list)
+    pareto: bool = False  # two objectives (metric, n_params): ``top`` is the whole Pareto front
 
     @property
     def n_finished(self) -> int:
@@ -125,7 +130,10 @@ def create_or_load_study(config: StudyConfig, storage: optuna.storages.BaseStora
         if stored is not None:
             _check_compatible(config, stored, config.name)
         return study
-    study = optuna.create_study(study_name=config.name, storage=storage, direction=config.objective.direction, sampler=sampler, pruner=pruner)
+    try:
+        study = optuna.create_study(study_name=config.name, storage=storage, directions=list(config.objective.directions), sampler=sampler, pruner=pruner)
+    except optuna.exceptions.DuplicatedStudyError:  # another worker created it a moment ago
+        return create_or_load_study(config, storage, sampler=sampler, pruner=pruner)
     study.set_user_attr(CONFIG_ATTR, config.to_dict())
     seed = config.search.seed if config.search.seed is not None else int.from_bytes(os.urandom(4), "little") % (2**31 - 1)
     study.set_user_attr(SEED_ATTR, seed)
@@ -155,35 +163,43 @@ def study_name_for(study: str | os.PathLike[str]) -> str:
 def summarize(study: optuna.Study, *, storage_url: str, seconds: float = 0.0, trials_run: int = 0, top: int = 5) -> RunResult:
     counts = count_states(study)
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    reverse = study.direction == optuna.study.StudyDirection.MAXIMIZE
-    ranked = sorted(complete, key=lambda t: t.value, reverse=reverse)
+    pareto = len(study.directions) > 1  # [objective] size_objective: rank the front by the metric
+    direction = study.directions[0]
+    reverse = direction == optuna.study.StudyDirection.MAXIMIZE
+    ranked = sorted(study.best_trials if pareto else complete, key=lambda t: t.values[0], reverse=reverse)
     best = ranked[0] if ranked else None
     return RunResult(
         study_name=study.study_name,
         storage=mask_url(storage_url),
-        direction=study.direction.name.lower(),
+        direction=direction.name.lower(),
         counts=counts,
-        best_value=best.value if best else None,
+        best_value=best.values[0] if best else None,
         best_params=dict(best.params) if best else {},
         best_trial=best.number if best else None,
         seconds=seconds,
         trials_run=trials_run,
-        top=ranked[:top],
+        top=ranked if pareto else ranked[:top],
+        pareto=pareto,
     )
 
 
 # --------------------------------------------------------------------------- running
 
 
-class _Budget:
-    """Stops the study once it holds ``total`` finished trials, from any process."""
+class _FailureGuard:
+    """Counts this process's trials and stops the study after ``limit`` failures."""
 
-    def __init__(self, total: int):
-        self.total = total
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.seen = 0
+        self.failures = 0
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        if n_finished(study) >= self.total:
-            study.stop()
+        self.seen += 1
+        if trial.state == TrialState.FAIL:
+            self.failures += 1
+            if self.failures >= self.limit:
+                study.stop()
 
 
 def _configure_logging(verbose: bool) -> None:
@@ -209,50 +225,115 @@ def run_study(
     callbacks: list[TrialCallback] | None = None,
     after_train: list[AfterTrain] | None = None,
     splits: Splits | None = None,
+    max_failures: int | None = None,
 ) -> RunResult:
     """Run ``study`` until it holds exactly ``trials`` finished trials (or ``timeout`` passes).
 
     ``study`` is a study name (``studies/NAME.toml`` or a built-in), a path to a study file, or
     a :class:`StudyConfig`. Keyword arguments override the file, as the CLI flags do.
+    The run stops with an error once ``max_failures`` trials of this run have failed
+    (default: the larger of 10 and the budget).
     """
+    config, splits, storage_url, rdb, study_obj = prepare_study(study, storage=storage, splits=splits, data_dir=data_dir, verbose=verbose, trials=trials, timeout=timeout, max_epochs=max_epochs, seed=seed, sampler=sampler, pruner=pruner)
+    return _run_to_budget(study_obj, config, splits, storage_url, rdb, timeout=config.search.timeout, worker_index=0, verbose=verbose, callbacks=callbacks, after_train=after_train, max_failures=max_failures)
+
+
+def _run_to_budget(
+    study: optuna.Study,
+    config: StudyConfig,
+    splits: Splits,
+    storage_url: str,
+    rdb: optuna.storages.RDBStorage,
+    *,
+    timeout: float | None,
+    worker_index: int | None,
+    verbose: bool,
+    callbacks: list[TrialCallback] | None,
+    after_train: list[AfterTrain] | None,
+    max_failures: int | None,
+) -> RunResult:
+    """This process's share of the study: trials until the stored budget is met (see workers)."""
+    search = config.search
+    base_seed = search.seed if search.seed is not None else int(study.user_attrs.get(SEED_ATTR, 0))
+    already = len(study.get_trials(deepcopy=False))
+    # Mix in the trials already stored so a resumed run does not replay the first run's draws.
+    study.sampler = make_sampler(search.sampler, sampler_seed(base_seed, already, worker_index))
+    study.pruner = make_pruner(search.pruner, config.training.max_epochs)
+    objective = Objective(config, splits, base_seed=base_seed, verbose=verbose, after_train=with_model_artifacts(after_train, storage_url, splits, config))
+    started = time.monotonic()
+    guard = _FailureGuard(max_failures or max(10, study_budget(study, search.trials)))
+    with SignalGuard() as signals:
+        run_trials(study, objective, storage=rdb, default_budget=search.trials, guard=signals, timeout=timeout, callbacks=[guard, *(callbacks or [])], stop=lambda: guard.failures >= guard.limit)
+    if guard.failures >= guard.limit:
+        raise TunerError(f"{guard.failures} trials failed in this run (training diverged); narrow the learning-rate range or check the data")
+    return summarize(study, storage_url=storage_url, seconds=time.monotonic() - started, trials_run=guard.seen)
+
+
+def prepare_study(
+    study: str | os.PathLike[str] | StudyConfig,
+    *,
+    storage: str | None = None,
+    splits: Splits | None = None,
+    data_dir: str | os.PathLike[str] | None = None,
+    verbose: bool = False,
+    **overrides: Any,
+) -> tuple[StudyConfig, Splits, str, optuna.storages.RDBStorage, optuna.Study]:
+    """Validate the study file, flags and data, then create or load the study in the store.
+
+    Records on the study its budget (``trials``, the total of finished trials) and the run's
+    settings, which workers joining the study read. Returns the config, the splits, the
+    storage URL, the storage and the study.
+    """
+    trials = overrides.get("trials")
     if trials is not None and trials < 1:
         raise ConfigError(f"--trials must be a positive number of finished trials, got {trials}")
-    config = load_study_config(study).with_overrides(trials=trials, timeout=timeout, max_epochs=max_epochs, seed=seed, sampler=sampler, pruner=pruner)
+    config = load_study_config(study).with_overrides(**overrides)
     _configure_logging(verbose)
     # Validate everything that can fail before the store is touched.
     splits = splits if splits is not None else load_splits(config.data, data_dir)
-    search = config.search
-    make_sampler(search.sampler, 0)
+    make_sampler(config.search.sampler, 0)
     storage_url = resolve_storage_url(storage)
     rdb = open_storage(storage_url)
-
     study_obj = create_or_load_study(config, rdb)
-    base_seed = search.seed if search.seed is not None else int(study_obj.user_attrs.get(SEED_ATTR, 0))
-    already = len(study_obj.get_trials(deepcopy=False))
-    # Mix in the trials already stored so a resumed run does not replay the first run's draws.
-    study_obj.sampler = make_sampler(search.sampler, (base_seed + 7_919 * already) % (2**31 - 1))
-    study_obj.pruner = make_pruner(search.pruner, config.training.max_epochs)
+    study_obj.set_user_attr(RUN_CONFIG_ATTR, config.to_dict())
+    study_obj.set_user_attr(BUDGET_ATTR, config.search.trials)
+    return config, splits, storage_url, rdb, study_obj
 
-    objective = Objective(config, splits, base_seed=base_seed, verbose=verbose, after_train=after_train)
-    started = time.monotonic()
-    trials_run = 0
-    budget = _Budget(search.trials)
-    max_failures = max(10, search.trials)
-    failures = 0
-    while True:
-        remaining = search.trials - n_finished(study_obj)
-        left = None if search.timeout is None else search.timeout - (time.monotonic() - started)
-        if remaining <= 0 or (left is not None and left <= 0):
-            break
-        before = len(study_obj.get_trials(deepcopy=False))
-        study_obj.optimize(objective, n_trials=remaining, timeout=left, callbacks=[budget, *(callbacks or [])], gc_after_trial=False)
-        after = study_obj.get_trials(deepcopy=False)
-        mine = after[before:]
-        trials_run += len(mine)
-        failures += sum(t.state == TrialState.FAIL for t in mine)
-        if failures >= max_failures:
-            raise TunerError(f"{failures} trials failed in this run (training diverged); narrow the learning-rate range or check the data")
-        if not mine:
-            break
-    return summarize(study_obj, storage_url=storage_url, seconds=time.monotonic() - started, trials_run=trials_run)
 
+def join_study(
+    study: str | os.PathLike[str],
+    *,
+    storage: str | None = None,
+    trials: int | None = None,
+    timeout: float | None = None,
+    data_dir: str | os.PathLike[str] | None = None,
+    verbose: bool = False,
+    callbacks: list[TrialCallback] | None = None,
+    after_train: list[AfterTrain] | None = None,
+    worker_index: int | None = None,
+    max_failures: int | None = None,
+) -> RunResult:
+    """Join a study that is already in the store and run trials until its budget is met.
+
+    What ``tuner worker`` does, on any machine that reaches the store: the settings (data,
+    space, training, sampler) and the budget come from the study, as the latest ``tuner run``
+    recorded them; ``trials`` sets a new budget for every worker. ``worker_index`` picks the
+    sampler's seed (``None``: a random one).
+    """
+    if trials is not None and trials < 1:
+        raise ConfigError(f"--trials must be a positive number of finished trials, got {trials}")
+    if timeout is not None and timeout <= 0:
+        raise ConfigError(f"--timeout must be a positive number of seconds, got {timeout}")
+    _configure_logging(verbose)
+    storage_url = resolve_storage_url(storage)
+    rdb = open_storage(storage_url)
+    name = study_name_for(study)
+    study_obj = load_existing_study(name, rdb)
+    stored = study_obj.user_attrs.get(RUN_CONFIG_ATTR) or study_obj.user_attrs.get(CONFIG_ATTR)
+    if stored is None:
+        raise StudyNotFoundError(f"study '{name}' in {mask_url(storage_url)} has no tuner settings (it was not started by tuner run); start it with: tuner run --study {name}")
+    config = StudyConfig.from_dict(stored)
+    splits = load_splits(config.data, data_dir)
+    if trials is not None:
+        study_obj.set_user_attr(BUDGET_ATTR, trials)
+    return _run_to_budget(study_obj, config, splits, storage_url, rdb, timeout=timeout, worker_index=worker_index, verbose=verbose, callbacks=callbacks, after_train=after_train, max_failures=max_failures)

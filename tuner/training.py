@@ -37,20 +37,41 @@ class TrainResult:
     seconds: float
     val_metrics: dict[str, float]
     history: dict[str, list[float]] = field(default_factory=dict)
+    threshold: float | None = None  # binary tasks: the decision threshold chosen on validation
 
 
 def predict(model: keras.Model, x: Any) -> np.ndarray:
     """Model outputs as a NumPy array (probabilities or values).
 
     Calls the model eagerly in chunks: for the validation split this is cheaper than
-    ``model.predict``, which traces a new function for every trial's model.
+    ``model.predict``, which traces a new function for every trial's model. ``x`` is a matrix,
+    or for a CSV table a dict of column arrays (see :mod:`tuner.tabular`).
     """
+    if isinstance(x, dict):
+        from tuner.tabular import to_model_inputs
+
+        x = to_model_inputs(x)
     n = len(next(iter(x.values()))) if isinstance(x, dict) else len(x)
     chunks = []
     for start in range(0, n, PREDICT_BATCH):
         part = {k: v[start : start + PREDICT_BATCH] for k, v in x.items()} if isinstance(x, dict) else x[start : start + PREDICT_BATCH]
         chunks.append(np.asarray(model(part, training=False)))
     return np.concatenate(chunks) if chunks else np.empty((0,))
+
+
+def build_training_state(model: keras.Model, x: Any, y: np.ndarray) -> None:
+    """Create the optimizer's, the loss' and the metrics' variables now, eagerly, before ``fit``.
+
+    With the TensorFlow backend Keras otherwise creates them while it traces the training
+    function: tracing takes longer, and graphs of that trace stay alive after the model is
+    gone, so a process running many trials grows by megabytes per trial. Two rows suffice;
+    ``fit`` resets the metrics before its first epoch.
+    """
+    rows = {k: v[:2] for k, v in x.items()} if isinstance(x, dict) else x[:2]
+    model.optimizer.build(model.trainable_variables)
+    pred = model(rows, training=False)
+    model.compute_loss(rows, y[:2], pred, training=False)
+    model.compute_metrics(rows, y[:2], pred, sample_weight=None)
 
 
 def _make_validation_callback(splits: Splits, metric: str) -> Any:
@@ -62,13 +83,15 @@ def _make_validation_callback(splits: Splits, metric: str) -> Any:
         def __init__(self) -> None:
             super().__init__()
             self.loss_fn = None
+            # Converted once per trial, not once per epoch (a matrix; tables stay column dicts).
+            self.x_val = splits.x_val if isinstance(splits.x_val, dict) else keras.ops.convert_to_tensor(splits.x_val)
 
         def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
             logs = logs if logs is not None else {}
             loss = logs.get("loss")
             if loss is not None and not math.isfinite(float(loss)):
                 raise TrialDivergedError(f"training loss became {float(loss)} at epoch {epoch}")
-            pred = predict(self.model, splits.x_val)
+            pred = predict(self.model, self.x_val)
             if not np.all(np.isfinite(pred)):
                 raise TrialDivergedError(f"validation predictions became non-finite at epoch {epoch}")
             logs[f"val_{metric}"] = metrics_mod.compute(metric, splits.y_val, pred, splits.task)
@@ -102,20 +125,28 @@ def train(
     early = keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=config.training.patience, restore_best_weights=True)
     all_callbacks = [_make_validation_callback(splits, metric), *(callbacks or []), early]
     started = time.perf_counter()
+    x_train = splits.x_train
+    if isinstance(x_train, dict):
+        from tuner.tabular import to_model_inputs
+
+        x_train = to_model_inputs(x_train)
+    build_training_state(model, x_train, splits.y_train)
     history = model.fit(
-        splits.x_train,
+        x_train,
         splits.y_train,
         batch_size=int(params["batch_size"]),
         epochs=max_epochs or config.training.max_epochs,
         callbacks=all_callbacks,
         verbose=2 if verbose else 0,
         shuffle=True,
+        class_weight=splits.class_weight,
     ).history
     seconds = time.perf_counter() - started
     values = history[monitor]
     best_epoch = int(np.nanargmax(values) if mode == "max" else np.nanargmin(values))
     val_pred = predict(model, splits.x_val)
     val_metrics = metrics_mod.compute_all(splits.y_val, val_pred, splits.task)
+    threshold = metrics_mod.decision_threshold(metric, splits.y_val, val_pred, splits.task)
     return TrainResult(
         model=model,
         best_value=float(values[best_epoch]),
@@ -124,4 +155,5 @@ def train(
         seconds=seconds,
         val_metrics=val_metrics,
         history={k: [float(v) for v in vs] for k, vs in history.items()},
+        threshold=threshold,
     )

@@ -1,0 +1,167 @@
+"""Shared helpers for the benchmark scripts: timing, interleaving, RSS, the sgemm peak, printing.
+
+The machine these run on is usually shared, so absolute times drift from one minute to the
+next. Every script therefore measures the variants it compares side by side in one run,
+alternates them (A B A B …, rotating which goes first), repeats them, and reports medians and
+ratios of medians, together with the load average seen while it ran.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+#: The repository root (benchmarks run from a checkout).
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def cores() -> int:
+    """CPU cores this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def loadavg() -> str:
+    """The 1/5/15-minute load averages, as printed with every result."""
+    try:
+        one, five, fifteen = os.getloadavg()
+    except OSError:
+        return "n/a"
+    return f"{one:.2f} {five:.2f} {fifteen:.2f}"
+
+
+def banner(title: str, **settings: Any) -> None:
+    """Print what is measured, where and when, before any figure."""
+    print(f"== {title}")
+    print(f"   date {_dt.date.today().isoformat()}  host {platform.node()}  cores {cores()}  python {platform.python_version()}  load {loadavg()}")
+    if settings:
+        print("   " + "  ".join(f"{k}={v}" for k, v in settings.items()))
+    sys.stdout.flush()
+
+
+def median(values: Iterable[float]) -> float:
+    values = list(values)
+    return statistics.median(values) if values else float("nan")
+
+
+def ratio(a: float, b: float) -> float:
+    return a / b if b else float("nan")
+
+
+@contextmanager
+def stopwatch() -> Any:
+    """``with stopwatch() as t: ...`` then ``t()`` is the elapsed seconds (frozen on exit)."""
+    start = time.perf_counter()
+    end: list[float] = []
+    yield lambda: (end[0] if end else time.perf_counter()) - start
+    end.append(time.perf_counter())
+
+
+def interleave(variants: dict[str, Callable[[int], Any]], repeats: int) -> dict[str, list[Any]]:
+    """Run each variant ``repeats`` times, alternating them; rotate the order every round.
+
+    Each variant is called with the round's number (0, 1, …: use it as the seed, so the
+    variants of one round see the same seed). Returns the results per variant: each call's
+    return value, or its seconds where it returns None.
+    """
+    names = list(variants)
+    results: dict[str, list[Any]] = {n: [] for n in names}
+    for r in range(repeats):
+        order = names[r % len(names) :] + names[: r % len(names)]
+        for name in order:
+            start = time.perf_counter()
+            value = variants[name](r)
+            seconds = time.perf_counter() - start
+            results[name].append(seconds if value is None else value)
+    return results
+
+
+def rss_mb() -> float:
+    """This process's resident set size in MiB (from /proc; peak RSS where /proc is absent)."""
+    try:
+        with open("/proc/self/statm") as fh:
+            pages = int(fh.read().split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def sgemm_gflops(n: int = 2048, repeats: int = 3) -> float:
+    """float32 ``a @ b`` throughput of NumPy's BLAS on n×n matrices (best of ``repeats``), GFLOP/s."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((n, n), dtype=np.float32)
+    b = rng.standard_normal((n, n), dtype=np.float32)
+    a @ b  # warm up the BLAS threads
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - start)
+    return 2 * n**3 / best / 1e9
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    """Print a plain aligned table."""
+    cells = [[_fmt(v) for v in row] for row in rows]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)]
+    print("   " + "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)))
+    for row in cells:
+        print("   " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
+    sys.stdout.flush()
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        if value != value:  # NaN
+            return "-"
+        return f"{value:.4g}" if abs(value) < 1000 else f"{value:.0f}"
+    return str(value)
+
+
+def goal(name: str, met: bool, detail: str) -> None:
+    """One line per goal: met or missed, with the figure and the gap."""
+    print(f"   goal {name}: {'MET' if met else 'MISSED'} ({detail})")
+
+
+def write_json(path: str | os.PathLike[str] | None, data: dict[str, Any]) -> None:
+    """Save the figures of a run (``--json PATH``), for comparing runs later."""
+    if path:
+        Path(path).write_text(json.dumps(data, indent=2, default=float))
+
+
+def quiet_runtime() -> None:
+    """Keep TensorFlow's and Optuna's logging out of the printed figures."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import logging
+    import warnings
+
+    logging.getLogger("absl").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore")
+    try:
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.ERROR)
+    except ImportError:
+        pass
+
+
+def fashion_mnist_config(**overrides: Any) -> Any:
+    """The built-in ``fashion_mnist`` study file, with command-line style overrides."""
+    from tuner.config import load_config, resolve_study
+
+    return load_config(resolve_study("fashion_mnist")).with_overrides(**overrides)
