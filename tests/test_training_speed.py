@@ -76,3 +76,18 @@ def test_training_state_exists_before_fit() -> None:
     build_training_state(model, splits.x_train, splits.y_train)
     assert model.optimizer.built and model.optimizer.variables
     assert len([v for m in model.metrics for v in m.variables]) > before  # the accuracy metric's
+
+
+
+def test_training_leaves_no_gradient_registrations_behind(make_study) -> None:
+    """TensorFlow's gradient registry must not keep each trial's traced graph alive."""
+    from tensorflow.python.framework import ops
+
+    registry = ops._gradient_registry._registry
+    config = load_config(make_study(epochs=1))
+    splits = load_splits(config.data)
+    before = set(registry)
+    with tuner.training.forget_traced_gradients():
+        registry["CustomGradient-made-inside"] = {}
+    train(PARAMS, splits, config, seed=0, max_epochs=1)
+    assert not {k for k in set(registry) - before if k.startswith("CustomGradient")}

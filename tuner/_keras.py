@@ -2,12 +2,14 @@
 
 TensorFlow's C++ runtime prints start-up lines (oneDNN, CUDA probing) straight to file
 descriptor 2 while it is imported; ``TF_CPP_MIN_LOG_LEVEL`` no longer hides all of them. We
-silence that descriptor for the import alone. Set ``TUNER_TF_LOG=1`` to see them.
+silence that descriptor for the import alone, and TensorFlow's Python warnings about
+retracing (each trial builds a new model). Set ``TUNER_TF_LOG=1`` to see them.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sys
 from collections.abc import Iterator
@@ -36,6 +38,9 @@ def load_keras() -> ModuleType:
     if "tensorflow" not in sys.modules and os.environ.get("TUNER_TF_LOG") != "1":
         with _quiet_fd2():
             import tensorflow  # noqa: F401
+        # e.g. "5 out of the last 17 calls ... triggered tf.function retracing": every trial
+        # builds a new model, so retracing is expected, not a problem worth a warning.
+        logging.getLogger("tensorflow").setLevel(logging.ERROR)
     import keras
 
     return keras

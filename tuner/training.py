@@ -6,8 +6,10 @@ trial from its stored parameters and seed.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -63,15 +65,46 @@ def build_training_state(model: keras.Model, x: Any, y: np.ndarray) -> None:
     """Create the optimizer's, the loss' and the metrics' variables now, eagerly, before ``fit``.
 
     With the TensorFlow backend Keras otherwise creates them while it traces the training
-    function: tracing takes longer, and graphs of that trace stay alive after the model is
-    gone, so a process running many trials grows by megabytes per trial. Two rows suffice;
-    ``fit`` resets the metrics before its first epoch.
+    function, wrapping each variable's initialisation into that trace, which makes every
+    trial's first epoch slower. Two rows suffice; ``fit`` resets the metrics before its first
+    epoch.
     """
     rows = {k: v[:2] for k, v in x.items()} if isinstance(x, dict) else x[:2]
     model.optimizer.build(model.trainable_variables)
     pred = model(rows, training=False)
     model.compute_loss(rows, y[:2], pred, training=False)
     model.compute_metrics(rows, y[:2], pred, sample_weight=None)
+
+
+@contextlib.contextmanager
+def forget_traced_gradients() -> Iterator[None]:
+    """Drop the gradient functions TensorFlow registers while the block traces a training step.
+
+    Keras' TensorFlow optimizer sums gradients with ``all_reduce``, whose custom gradient is
+    registered under a new name in TensorFlow's process-wide gradient registry at every trace
+    and never removed. Each registration holds the whole traced training graph, so a process
+    running many trials would keep every trial's graph (megabytes each). Registrations are only
+    read while a step is traced, so the ones the block made are dropped when it ends. Not for
+    blocks that run beside another thread tracing a training step.
+    """
+    registry = _gradient_registry()
+    before = set(registry) if registry is not None else set()
+    try:
+        yield
+    finally:
+        if registry is not None:
+            for name in set(registry) - before:
+                if name.startswith("CustomGradient"):
+                    registry.pop(name, None)
+
+
+def _gradient_registry() -> dict[str, Any] | None:
+    try:
+        from tensorflow.python.framework import ops
+    except ImportError:
+        return None
+    registry = getattr(getattr(ops, "_gradient_registry", None), "_registry", None)
+    return registry if isinstance(registry, dict) else None
 
 
 def _make_validation_callback(splits: Splits, metric: str) -> Any:
@@ -131,16 +164,17 @@ def train(
 
         x_train = to_model_inputs(x_train)
     build_training_state(model, x_train, splits.y_train)
-    history = model.fit(
-        x_train,
-        splits.y_train,
-        batch_size=int(params["batch_size"]),
-        epochs=max_epochs or config.training.max_epochs,
-        callbacks=all_callbacks,
-        verbose=2 if verbose else 0,
-        shuffle=True,
-        class_weight=splits.class_weight,
-    ).history
+    with forget_traced_gradients():
+        history = model.fit(
+            x_train,
+            splits.y_train,
+            batch_size=int(params["batch_size"]),
+            epochs=max_epochs or config.training.max_epochs,
+            callbacks=all_callbacks,
+            verbose=2 if verbose else 0,
+            shuffle=True,
+            class_weight=splits.class_weight,
+        ).history
     seconds = time.perf_counter() - started
     values = history[monitor]
     best_epoch = int(np.nanargmax(values) if mode == "max" else np.nanargmin(values))
