@@ -11,42 +11,10 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from study_text import builtin_study_text
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-
-TINY_STUDY = """
-[study]
-name = "{name}"
-
-[data]
-dataset = "{dataset}"
-{data_extra}
-
-[objective]
-{objective}
-
-[space]
-n_layers = [1, 2]
-units = {{ low = 4, high = 16, log = true }}
-dropout = [0.0, 0.2]
-activation = ["relu", "tanh"]
-learning_rate = {{ low = 1e-3, high = 3e-2, log = true }}
-batch_size = [32]
-optimizer = ["adam"]
-{space_extra}
-
-[training]
-max_epochs = {epochs}
-patience = 2
-
-[search]
-trials = {trials}
-sampler = "{sampler}"
-pruner = "{pruner}"
-seed = 0
-"""
-
 
 @pytest.fixture(autouse=True)
 def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -64,7 +32,7 @@ def make_study(tmp_path: Path):
 
     def make(name: str = "tiny", *, dataset: str = "iris", objective: str = "", data_extra: str = "", space_extra: str = "", epochs: int = 2, trials: int = 3, sampler: str = "tpe", pruner: str = "median", text: str | None = None) -> Path:
         path = tmp_path / f"{name}.toml"
-        body = text if text is not None else TINY_STUDY.format(name=name, dataset=dataset, objective=objective, data_extra=data_extra, space_extra=space_extra, epochs=epochs, trials=trials, sampler=sampler, pruner=pruner)
+        body = text if text is not None else builtin_study_text(name, dataset=dataset, objective=objective, data_extra=data_extra, space_extra=space_extra, epochs=epochs, trials=trials, sampler=sampler, pruner=pruner)
         path.write_text(textwrap.dedent(body))
         return path
 
@@ -115,15 +83,14 @@ def run_tiny_study(folder: Path, name: str, **study_fields) -> tuple[str, str]:
     """Train a tiny study for real into ``folder``; return (study file path, store URL).
 
     For module-scoped fixtures: works on absolute paths and sets the same environment as the
-    autouse ``_isolated`` fixture while it runs. ``study_fields`` fill :data:`TINY_STUDY`.
+    autouse ``_isolated`` fixture while it runs. ``study_fields`` go to :func:`builtin_study_text`.
     """
     from tuner.runner import run_study
 
-    fields = {"dataset": "iris", "objective": "", "data_extra": "", "space_extra": "", "epochs": 2, "trials": 3, "sampler": "tpe", "pruner": "none"}
-    fields.update(study_fields)
+    fields = {"pruner": "none", **study_fields}
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.toml"
-    path.write_text(textwrap.dedent(TINY_STUDY.format(name=name, **fields)))
+    path.write_text(builtin_study_text(name, **fields))
     url = f"sqlite:///{folder / 'store.db'}"
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(folder)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from study_text import tiny_study_text
 
 
 def patients(rows: int = 400, seed: int = 0, positive_rate: float = 0.05) -> pd.DataFrame:
@@ -66,38 +67,7 @@ def iris_named() -> pd.DataFrame:
 
 def csv_study(path: Path, csv: str, target: str, *, name: str = "table", data: str = "", objective: str = "", search: str = "", epochs: int = 2) -> Path:
     """A tiny CSV study file (small ranges, few epochs) beside or above the CSV."""
-    path.write_text(
-        f"""
-[study]
-name = "{name}"
-
-[data]
-dataset = "csv"
-path = "{csv}"
-target = "{target}"
-{data}
-
-[objective]
-{objective}
-
-[space]
-n_layers = [1, 2]
-units = {{ low = 4, high = 16, log = true }}
-dropout = [0.0, 0.2]
-activation = ["relu", "tanh"]
-learning_rate = {{ low = 3e-3, high = 3e-2, log = true }}
-batch_size = [32]
-optimizer = ["adam"]
-
-[training]
-max_epochs = {epochs}
-patience = 2
-
-[search]
-trials = 3
-sampler = "random"
-seed = 0
-{search}
-"""
-    )
+    data_lines = f'dataset = "csv"\npath = "{csv}"\ntarget = "{target}"\n{data}'
+    search_lines = f'trials = 3\nsampler = "random"\nseed = 0\n{search}'
+    path.write_text(tiny_study_text(name, data=data_lines, objective=objective, epochs=epochs, search=search_lines, lr_low="3e-3"))
     return path

@@ -111,6 +111,9 @@ def test_a_worker_killed_mid_trial_is_recovered_to_exactly_the_budget(make_study
     killed_at = time.monotonic()
     owner.communicate(timeout=30)
     assert owner.returncode == -signal.SIGKILL
+    # Read the victim again now that its worker is dead: a read taken while it was writing may
+    # have seen its user attributes but not yet every parameter.
+    victim = next(t for t in trials(pg_url, "crash") if t.number == victim.number)
 
     def requeued():
         return next((t for t in trials(pg_url, "crash") if t.system_attrs.get("failed_trial") == victim.number), None)

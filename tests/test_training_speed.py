@@ -81,9 +81,9 @@ def test_training_state_exists_before_fit() -> None:
 
 def test_training_leaves_no_gradient_registrations_behind(make_study) -> None:
     """TensorFlow's gradient registry must not keep each trial's traced graph alive."""
-    from tensorflow.python.framework import ops
-
-    registry = ops._gradient_registry._registry
+    registry = tuner.training._gradient_registry()
+    if registry is None:
+        pytest.skip("this TensorFlow keeps its gradient registry elsewhere")
     config = load_config(make_study(epochs=1))
     splits = load_splits(config.data)
     before = set(registry)

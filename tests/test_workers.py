@@ -114,10 +114,13 @@ def test_sigterm_stops_every_local_worker_and_leaves_nothing_running(make_study,
     assert "Interrupted by SIGTERM" in err and "Traceback" not in err
     c = counts(store, "term")
     assert c["RUNNING"] == 0
-    assert c["FAIL"] >= 1 and c["WAITING"] == c["FAIL"]
+    assert c["FAIL"] >= 1 and 1 <= c["WAITING"] <= c["FAIL"]
+    failed = [t for t in trials(store, "term") if t.state == TrialState.FAIL]
+    for t in failed:
+        assert t.user_attrs["fail_reason"].startswith("interrupted by SIGTERM")
     for t in trials(store, "term"):
-        if t.state == TrialState.FAIL:
-            assert t.user_attrs["fail_reason"].startswith("interrupted by SIGTERM")
+        if t.state == TrialState.WAITING:  # queued again with an interrupted trial's parameters
+            assert any(t.params == f.params for f in failed)
 
 
 def test_signal_guard_defers_a_signal_outside_safe_points() -> None:

@@ -1,0 +1,44 @@
+"""The text of tiny study files for tests: small ranges, few epochs, one fixed seed."""
+
+from __future__ import annotations
+
+import textwrap
+
+
+def tiny_study_text(name: str, *, data: str, objective: str = "", space_extra: str = "", epochs: int = 2, search: str, lr_low: str = "1e-3") -> str:
+    """A study file; ``data`` and ``search`` are the bodies of those tables."""
+    return textwrap.dedent(
+        f"""
+[study]
+name = "{name}"
+
+[data]
+{data}
+
+[objective]
+{objective}
+
+[space]
+n_layers = [1, 2]
+units = {{ low = 4, high = 16, log = true }}
+dropout = [0.0, 0.2]
+activation = ["relu", "tanh"]
+learning_rate = {{ low = {lr_low}, high = 3e-2, log = true }}
+batch_size = [32]
+optimizer = ["adam"]
+{space_extra}
+
+[training]
+max_epochs = {epochs}
+patience = 2
+
+[search]
+{search}
+"""
+    )
+
+
+def builtin_study_text(name: str, *, dataset: str = "iris", objective: str = "", data_extra: str = "", space_extra: str = "", epochs: int = 2, trials: int = 3, sampler: str = "tpe", pruner: str = "median") -> str:
+    """A tiny study of a built-in dataset."""
+    search = f'trials = {trials}\nsampler = "{sampler}"\npruner = "{pruner}"\nseed = 0'
+    return tiny_study_text(name, data=f'dataset = "{dataset}"\n{data_extra}', objective=objective, space_extra=space_extra, epochs=epochs, search=search)
