@@ -33,7 +33,7 @@ from optuna.artifacts import (
 from optuna.artifacts.exceptions import ArtifactNotFound
 
 from tuner._keras import load_keras
-from tuner.errors import TunerError
+from tuner.errors import TunerError, first_line
 
 if TYPE_CHECKING:
     import keras
@@ -134,8 +134,7 @@ def load_model(path: str | os.PathLike[str], *, error: type[TunerError] = TunerE
     try:
         return keras.saving.load_model(os.fspath(path), compile=False, safe_mode=True)
     except Exception as exc:  # zip, JSON, HDF5 or deserialization errors all mean "not a usable model"
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise error(f"model file {path} cannot be loaded in Keras' safe mode: {reason}") from None
+        raise error(f"model file {path} cannot be loaded in Keras' safe mode: {first_line(exc)}") from None
 
 
 def load_info(model_path: str | os.PathLike[str], model: keras.Model) -> ModelInfo:

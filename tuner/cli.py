@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from tuner.errors import TunerError
+from tuner.errors import TunerError, first_line
 
 DEBUG_KEY = "tuner.debug"
 
@@ -46,7 +46,7 @@ class TunerGroup(click.Group):
                 raise
             from tuner.storage import scrub  # a driver's message may quote a connection string
 
-            raise click.ClickException(scrub(f"unexpected {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} (run again with --debug for the traceback)")) from None
+            raise click.ClickException(scrub(f"unexpected {type(exc).__name__}: {first_line(exc, default='')} (run again with --debug for the traceback)")) from None
 
 
 @contextlib.contextmanager

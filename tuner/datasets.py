@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from tuner._keras import load_keras
-from tuner.errors import DatasetError
+from tuner.errors import DatasetError, first_line
 
 if TYPE_CHECKING:
     from tuner.config import DataConfig
@@ -189,7 +189,7 @@ def _image_arrays(name: str, data_dir: Path | None) -> dict[str, np.ndarray]:
         try:
             return _download(name)
         except Exception as exc:  # any network or cache failure: explain where files go
-            reason = f"download failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".rstrip(": ")
+            reason = f"download failed: {type(exc).__name__}: {first_line(exc, default='')}".rstrip(": ")
     extra = " or install Debian's dataset-fashion-mnist package" if name == "fashion_mnist" else ""
     raise DatasetError(f"{name} is not cached and cannot be downloaded ({reason}); put {npz_name} or the four IDX files ({', '.join(s + '.gz' for s in _IDX_FILES.values())}) in {where}{extra}")
 

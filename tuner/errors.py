@@ -8,6 +8,15 @@ goes on.
 from __future__ import annotations
 
 
+def first_line(exc: BaseException, default: str | None = None) -> str:
+    """The first line of ``exc``'s message, for one-line errors; ``default`` (else the type's
+    name) when the message is empty."""
+    text = str(exc).strip()
+    if text:
+        return text.splitlines()[0]
+    return type(exc).__name__ if default is None else default
+
+
 class TunerError(Exception):
     """An error the user can fix; its message says what is wrong and how to fix it."""
 

@@ -19,6 +19,8 @@ import optuna
 from matplotlib.ticker import MaxNLocator
 from optuna.trial import FrozenTrial, TrialState
 
+from tuner.errors import first_line
+
 PLOTS_DIR = "plots"
 PNG_DPI = 110
 
@@ -73,7 +75,7 @@ def _save(out: Path, name: str, title: str, draw: Callable[[], tuple[Any, Any]])
             plotly_fig, mpl_fig = draw()
         except (ValueError, RuntimeError, ZeroDivisionError, IndexError) as exc:
             plt.close("all")
-            return Plot(name, title, skipped=str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+            return Plot(name, title, skipped=first_line(exc))
         plotly_fig.update_layout(title=title)
         plotly_fig.write_html(folder / f"{name}.html", include_plotlyjs="directory", full_html=True)
         for loc in ("left", "center", "right"):  # optuna's own titles give way to ours

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from tuner import artifacts as art
-from tuner.errors import PredictError
+from tuner.errors import PredictError, first_line
 
 FORMATS = (".csv", ".npy", ".npz")
 #: Array names tried, in order, in an ``.npz`` input that holds several arrays.
@@ -110,12 +110,11 @@ def _read_csv(path: Path, info: art.ModelInfo) -> np.ndarray:
     except pd.errors.EmptyDataError:
         raise PredictError(f"input {path} is empty; give one row of {info.n_features} features per line") from None
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
-        reason = str(exc).strip().splitlines()[0]
-        raise PredictError(f"input {path} does not parse as CSV: {reason}") from None
+        raise PredictError(f"input {path} does not parse as CSV: {first_line(exc)}") from None
     first = [c.strip() for c in raw.iloc[0].tolist()]
     has_header = not all(_is_number(c) for c in first)
     body = raw.iloc[1:] if has_header else raw
-    first_line = 2 if has_header else 1
+    first_row_line = 2 if has_header else 1
     if has_header:
         names = list(info.feature_names)
         if names and set(names) <= set(first):
@@ -138,7 +137,7 @@ def _read_csv(path: Path, info: art.ModelInfo) -> np.ndarray:
             cell = column.iloc[i]
             label = f"column '{first[j]}'" if has_header else f"column {j + 1}"
             what = "is empty" if not isinstance(cell, str) or cell == "" else f"holds {cell!r}, not a number"
-            raise PredictError(f"input {path}: line {first_line + i}, {label} {what}; every feature must be a number")
+            raise PredictError(f"input {path}: line {first_row_line + i}, {label} {what}; every feature must be a number")
         values[:, j] = numbers.to_numpy(dtype=np.float32)
     return values
 
@@ -151,7 +150,7 @@ def _read_array(path: Path, fmt: str, key: str | None) -> np.ndarray:
     try:
         loaded = np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError) as exc:
-        raise PredictError(f"input {path} does not parse as {fmt}: {str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}") from None
+        raise PredictError(f"input {path} does not parse as {fmt}: {first_line(exc)}") from None
     if fmt == ".npy":
         if not isinstance(loaded, np.ndarray):
             raise PredictError(f"input {path} is an .npz archive; name it .npz")

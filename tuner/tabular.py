@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from tuner._keras import load_keras
-from tuner.errors import ConfigError, DatasetError, DataWarning
+from tuner.errors import ConfigError, DatasetError, DataWarning, first_line
 
 if TYPE_CHECKING:
     import keras
@@ -160,7 +160,7 @@ def read_csv(path: str | Path, *, usecols: Sequence[str] | None = None, nrows: i
     except pd.errors.EmptyDataError:
         raise DatasetError(f"CSV file {path} is empty; it needs a header row naming the columns, then one row per example") from None
     except pd.errors.ParserError as exc:
-        raise DatasetError(f"CSV file {path} cannot be parsed: {_first_line(exc)}") from None
+        raise DatasetError(f"CSV file {path} cannot be parsed: {first_line(exc)}") from None
     except UnicodeDecodeError:
         raise DatasetError(f"CSV file {path} is not UTF-8 text; save it as UTF-8 and run again") from None
     except OSError as exc:
@@ -168,11 +168,6 @@ def read_csv(path: str | Path, *, usecols: Sequence[str] | None = None, nrows: i
     if nrows is None and len(frame) == 0:
         raise DatasetError(f"CSV file {path} has a header but no data rows; add one row per example below the header")
     return frame
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _check_target(frame: pd.DataFrame, target: str, path: Path) -> None:

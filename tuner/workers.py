@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from tuner.errors import ConfigError, Interrupted, TunerError
+from tuner.errors import ConfigError, Interrupted, TunerError, first_line
 from tuner.storage import StudyLock, scrub
 
 if TYPE_CHECKING:
@@ -365,7 +365,7 @@ def _worker_main(spec: _WorkerSpec, errors: Any) -> None:
         errors.put((spec.index, str(exc)))
         raise SystemExit(1) from None
     except Exception as exc:  # a bug: report it in one line, as the CLI would
-        errors.put((spec.index, scrub(f"unexpected {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}", spec.storage)))
+        errors.put((spec.index, scrub(f"unexpected {type(exc).__name__}: {first_line(exc, default='')}", spec.storage)))
         raise SystemExit(1) from None
 
 
