@@ -4,12 +4,13 @@ Contenders, each in its own fresh process, one after the other, with the same wa
 budget (``--budget`` seconds, default 900) on the same 48k/12k train/validation split (the
 ``fashion_mnist`` study's) and the official 10k test images:
 
-- ``tuner``: :func:`tuner.run_study` with the study's defaults (TPE sampler, Hyperband
-  pruner, early stopping);
+- ``tuner``: :func:`tuner.run_study` with the study's defaults (TPE sampler, successive
+  halving pruner, early stopping, learning rate lowered on plateaus);
 - ``kerastuner``: ``keras_tuner.Hyperband`` (max_epochs 27, factor 3) over the same MLP space
   (depth, per-layer widths, dropout, activation, learning rate, batch size, optimizer), the
   model written the way a Keras user would (``Sequential``, default ``compile``), with the
-  same ``Normalization`` layer and early stopping (same patience, best weights restored);
+  same ``Normalization`` layer and early stopping (same patience, best weights restored) and
+  no learning-rate schedule, as KerasTuner's examples have none;
 - ``random``: the tuner with random sampling and no pruning.
 
 No trial starts after the budget; a trial running at the deadline finishes but what it finds

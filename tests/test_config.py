@@ -101,6 +101,9 @@ BAD = [
     ("no_dataset", "[study]\nname = 'x'\n", r"\[data\] dataset is missing; choose from: "),
     ("trials", "[data]\ndataset = 'iris'\n[search]\ntrials = 0\n", r"\[search\] trials must be >= 1, got 0"),
     ("type", "[data]\ndataset = 'iris'\n[training]\nmax_epochs = 'ten'\n", r"\[training\] max_epochs must be an integer, got 'ten'"),
+    ("lr_patience", "[data]\ndataset = 'iris'\n[training]\nreduce_lr_patience = -1\n", r"\[training\] reduce_lr_patience must be >= 0, got -1"),
+    ("lr_factor", "[data]\ndataset = 'iris'\n[training]\nreduce_lr_factor = 1.5\n", r"\[training\] reduce_lr_factor must be <= 1.0, got 1.5"),
+    ("lr_factor_one", "[data]\ndataset = 'iris'\n[training]\nreduce_lr_factor = 1\n", r"reduce_lr_factor must be < 1 .*set reduce_lr_patience = 0"),
     ("fractions", "[data]\ndataset = 'iris'\nvalidation_fraction = 0.5\ntest_fraction = 0.5\n", r"must leave data to train on"),
 ]
 

@@ -99,6 +99,10 @@ class ObjectiveConfig:
 class TrainingConfig:
     max_epochs: int = 20
     patience: int = 5
+    # Keras' ReduceLROnPlateau on the validation metric: the learning rate is multiplied by
+    # reduce_lr_factor after reduce_lr_patience epochs without improvement (0 turns it off).
+    reduce_lr_patience: int = 2
+    reduce_lr_factor: float = 0.3
 
 
 @dataclass(frozen=True)
@@ -372,11 +376,15 @@ def parse_config(raw: Mapping[str, Any], source: str, default_name: str | None =
         optimizer=sp.choices("optimizer", defaults.optimizer, kind=str, allowed=OPTIMIZERS),
     )
 
-    tr = _Table(raw.get("training"), source, "training", ("max_epochs", "patience"))
+    tr = _Table(raw.get("training"), source, "training", [f.name for f in dataclasses.fields(TrainingConfig)])
     training = TrainingConfig(
         max_epochs=tr.number("max_epochs", TrainingConfig.max_epochs, kind=int, low=1, high=10_000),
         patience=tr.number("patience", TrainingConfig.patience, kind=int, low=1),
+        reduce_lr_patience=tr.number("reduce_lr_patience", TrainingConfig.reduce_lr_patience, kind=int, low=0),
+        reduce_lr_factor=tr.number("reduce_lr_factor", TrainingConfig.reduce_lr_factor, low=0.0, low_open=True, high=1.0),
     )
+    if training.reduce_lr_factor == 1.0:
+        tr.fail("[training] reduce_lr_factor must be < 1 (the learning rate is multiplied by it); to turn the reduction off set reduce_lr_patience = 0")
 
     se = _Table(raw.get("search"), source, "search", [f.name for f in dataclasses.fields(SearchConfig)])
     timeout = se.number("timeout", None, low=0.0, low_open=True, optional=True)

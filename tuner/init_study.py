@@ -245,6 +245,8 @@ def render_study(table: Table, name: str, *, csv_ref: str, metric: str, class_we
         "[training]",
         f"max_epochs = {scale['epochs']}",
         f"patience = {scale['patience']}  # early stopping on the validation metric",
+        "reduce_lr_patience = 2  # learning rate x reduce_lr_factor after 2 epochs without improvement (0: off)",
+        "reduce_lr_factor = 0.3",
         "",
         "[search]",
         "trials = 40",

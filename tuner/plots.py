@@ -169,7 +169,7 @@ def training_curves(trial: FrozenTrial, out: Path, *, metric: str) -> Plot:
         from plotly.subplots import make_subplots
 
         plt = _pyplot()
-        panels = [("loss", [k for k in ("loss", "val_loss") if k in history]), ("metric", [k for k in history if k not in ("loss", "val_loss")])]
+        panels = [("loss", [k for k in ("loss", "val_loss") if k in history]), ("metric", [k for k in history if k not in ("loss", "val_loss", "learning_rate")])]
         panels = [(p if p == "loss" else " / ".join(dict.fromkeys(k.removeprefix("val_") for k in keys)), keys) for p, keys in panels if keys]
         best_epoch = trial.user_attrs.get("best_epoch")
         fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[p for p, _ in panels])
