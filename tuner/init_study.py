@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tuner.config import TrainingConfig
 from tuner.errors import ConfigError, DatasetError
 from tuner.tabular import Table, load_table
 
@@ -245,8 +246,8 @@ def render_study(table: Table, name: str, *, csv_ref: str, metric: str, class_we
         "[training]",
         f"max_epochs = {scale['epochs']}",
         f"patience = {scale['patience']}  # early stopping on the validation metric",
-        "reduce_lr_patience = 2  # learning rate x reduce_lr_factor after 2 epochs without improvement (0: off)",
-        "reduce_lr_factor = 0.3",
+        f"reduce_lr_patience = {TrainingConfig.reduce_lr_patience}  # learning rate x reduce_lr_factor after this many epochs without improvement (0: off)",
+        f"reduce_lr_factor = {TrainingConfig.reduce_lr_factor}",
         "",
         "[search]",
         "trials = 40",

@@ -158,7 +158,7 @@ def train(
     early = keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=config.training.patience, restore_best_weights=True)
     all_callbacks = [_make_validation_callback(splits, metric), *(callbacks or []), early]
     if config.training.reduce_lr_patience:
-        # After EarlyStopping, so an epoch that ends training does not also lower the rate.
+        # It also logs the rate of each epoch: the trial's history gets 'learning_rate'.
         all_callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor=monitor, mode=mode, factor=config.training.reduce_lr_factor, patience=config.training.reduce_lr_patience))
     started = time.perf_counter()
     x_train = splits.x_train
