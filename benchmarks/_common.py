@@ -55,6 +55,11 @@ def median(values: Iterable[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
+def medians(results: dict[str, list[dict[str, float]]], fields: Sequence[str]) -> dict[str, dict[str, float]]:
+    """Per variant (as :func:`interleave` returns them), the median of each field over its runs."""
+    return {name: {f: median(run[f] for run in runs) for f in fields} for name, runs in results.items()}
+
+
 def ratio(a: float, b: float) -> float:
     return a / b if b else float("nan")
 

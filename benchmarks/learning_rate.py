@@ -52,7 +52,7 @@ def main() -> None:
         return run
 
     results = C.interleave({"plateau": variant(plateau), "constant": variant(constant)}, args.seeds)
-    med = {k: {f: C.median(r[f] for r in v) for f in ("val", "test", "epochs", "seconds")} for k, v in results.items()}
+    med = C.medians(results, ("val", "test", "epochs", "seconds"))
     C.table(["learning rate", "best val (median)", "test of best (median)", "epochs", "seconds"], [[k, m["val"], m["test"], m["epochs"], m["seconds"]] for k, m in med.items()])
     gain = 100 * (med["plateau"]["val"] - med["constant"]["val"])
     print(f"   validation gain {gain:+.2f} points, test gain {100 * (med['plateau']['test'] - med['constant']['test']):+.2f} points, time ratio {C.ratio(med['plateau']['seconds'], med['constant']['seconds']):.2f}x")

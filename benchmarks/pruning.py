@@ -59,7 +59,7 @@ def main() -> None:
         parser.error("--pruners needs 'none' and at least one pruner to compare with it")
     results = C.interleave({p: run(p) for p in pruners}, args.repeats)
     tmp.cleanup()
-    med = {k: {f: C.median(r[f] for r in v) for f in ("per_hour", "best", "finished")} for k, v in results.items()}
+    med = C.medians(results, ("per_hour", "best", "finished"))
     C.table(["pruner", "trials/hour (median)", "finished (median)", "best val (median)"], [[k, m["per_hour"], m["finished"], m["best"]] for k, m in med.items()])
     for other in pruners:
         if other not in (pruners[0], "none"):
