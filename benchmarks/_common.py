@@ -167,6 +167,6 @@ def quiet_runtime() -> None:
 
 def fashion_mnist_config(**overrides: Any) -> Any:
     """The built-in ``fashion_mnist`` study file, with command-line style overrides."""
-    from tuner.config import load_config, resolve_study
+    from tuner.config.parse import load_config, resolve_study, with_overrides
 
-    return load_config(resolve_study("fashion_mnist")).with_overrides(**overrides)
+    return with_overrides(load_config(resolve_study("fashion_mnist")), **overrides)

@@ -30,8 +30,8 @@ def main() -> None:
 
     import numpy as np
 
-    from tuner.datasets import load_splits
-    from tuner.training import predict, train
+    from tuner.data.datasets import load_splits
+    from tuner.ml.training import predict, train
 
     config = C.fashion_mnist_config(max_epochs=args.epochs)
     splits = load_splits(config.data)

@@ -34,8 +34,8 @@ def main() -> None:
     C.quiet_runtime()
 
     import tuner
-    from tuner.datasets import load_splits
-    from tuner.runner import load_study_config
+    from tuner.data.datasets import load_splits
+    from tuner.run.runner import load_study_config
 
     config = load_study_config(args.study)
     load_splits(config.data)  # read the data once, before any clock starts

@@ -2,7 +2,7 @@
 
 Compares, side by side in one run and alternating:
 
-- ``tuner``: the tuner's own training path (:func:`tuner.training.train`), which also scores
+- ``tuner``: the tuner's own training path (:func:`tuner.ml.training.train`), which also scores
   the 12k validation rows after every epoch (its per-epoch metric for pruning and early
   stopping is part of the epoch's cost here);
 - ``fit``: bare ``model.fit`` with Keras' defaults on the same arrays, the same model (a
@@ -90,7 +90,7 @@ def main() -> None:
     args = parser.parse_args()
     C.quiet_runtime()
 
-    from tuner._keras import load_keras
+    from tuner.ml.backend import load_keras
 
     keras = load_keras()
     import gc
@@ -98,9 +98,9 @@ def main() -> None:
     import numpy as np
     import tensorflow as tf
 
-    from tuner.datasets import load_splits
-    from tuner.model import ModelSpec
-    from tuner.training import train
+    from tuner.data.datasets import load_splits
+    from tuner.ml.model import ModelSpec
+    from tuner.ml.training import train
 
     config = C.fashion_mnist_config(max_epochs=args.epochs, patience=args.epochs + 1)
     splits = load_splits(config.data)

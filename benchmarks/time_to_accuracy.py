@@ -101,8 +101,8 @@ def run_kerastuner_contender(budget: float, splits: Any, config: Any, seed: int,
         import keras_tuner as kt
     except ImportError:
         raise SystemExit("the kerastuner contender needs KerasTuner and TensorBoard: pip install keras-tuner tensorboard (benchmark-only dependencies)") from None
-    from tuner._keras import load_keras
-    from tuner.model import ModelSpec
+    from tuner.ml.backend import load_keras
+    from tuner.ml.model import ModelSpec
 
     keras = load_keras()
     spec = ModelSpec.from_splits(splits)
@@ -163,7 +163,7 @@ def run_kerastuner_contender(budget: float, splits: Any, config: Any, seed: int,
 
 def child(args: argparse.Namespace) -> None:
     C.quiet_runtime()
-    from tuner.datasets import load_splits
+    from tuner.data.datasets import load_splits
 
     config = C.fashion_mnist_config()
     splits = load_splits(config.data)

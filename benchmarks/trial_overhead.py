@@ -1,7 +1,7 @@
 """Per-trial overhead: N trials of a trivial objective through the tuner's runner vs bare Optuna.
 
 Both sides draw the same parameters (the ``digits`` study's space, through
-:func:`tuner.space.suggest_params`), with the same sampler (TPE: multivariate, group,
+:func:`tuner.search.space.suggest_params`), with the same sampler (TPE: multivariate, group,
 constant liar) and pruner (Hyperband), into a fresh SQLite store, and return the same cheap
 value; no model is trained. What differs is what surrounds the trial:
 
@@ -45,15 +45,15 @@ def main() -> None:
     import optuna
 
     import tuner
-    import tuner.runner
-    from tuner.runner import load_study_config
-    from tuner.space import suggest_params
+    import tuner.run.runner
+    from tuner.run.runner import load_study_config
+    from tuner.search.space import suggest_params
 
     config = load_study_config(args.study)
     C.banner("per-trial overhead: trivial objective on SQLite", trials=args.trials, repeats=args.repeats, study=args.study, optuna=optuna.__version__)
 
     class TrivialObjective:
-        """Takes the place of :class:`tuner.objective.Objective`: suggest, then return at once."""
+        """Takes the place of :class:`tuner.search.objective.Objective`: suggest, then return at once."""
 
         def __init__(self, config: Any, splits: Any, **kwargs: Any) -> None:
             self.space = config.space
@@ -66,13 +66,13 @@ def main() -> None:
 
     def run_tuner(seed: int) -> float:
         url = f"sqlite:///{Path(tmp.name) / f'tuner-{next(counter)}.db'}"
-        real = tuner.runner.Objective
-        tuner.runner.Objective = TrivialObjective  # type: ignore[assignment,misc]
+        real = tuner.run.runner.Objective
+        tuner.run.runner.Objective = TrivialObjective  # type: ignore[assignment,misc]
         try:
             with C.stopwatch() as elapsed:
                 result = tuner.run_study(config, storage=url, trials=args.trials, seed=seed)
         finally:
-            tuner.runner.Objective = real  # type: ignore[misc]
+            tuner.run.runner.Objective = real  # type: ignore[misc]
         assert result.n_finished == args.trials, result.counts
         return elapsed()
 

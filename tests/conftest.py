@@ -85,7 +85,7 @@ def run_tiny_study(folder: Path, name: str, **study_fields) -> tuple[str, str]:
     For module-scoped fixtures: works on absolute paths and sets the same environment as the
     autouse ``_isolated`` fixture while it runs. ``study_fields`` go to :func:`builtin_study_text`.
     """
-    from tuner.runner import run_study
+    from tuner.run.runner import run_study
 
     fields = {"pruner": "none", **study_fields}
     folder.mkdir(parents=True, exist_ok=True)
@@ -111,8 +111,8 @@ def build_tiny_report(folder: Path, name: str, **study_fields):
 
     import optuna
 
-    from tuner.datasets import load_splits
-    from tuner.report import build_report, stored_config
+    from tuner.data.datasets import load_splits
+    from tuner.report.build import build_report, stored_config
 
     _, url = run_tiny_study(folder, name, **study_fields)
     with pytest.MonkeyPatch.context() as mp:

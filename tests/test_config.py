@@ -6,14 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from tuner.config import (
-    FloatRange,
-    IntRange,
-    StudyConfig,
+from tuner.config.parse import (
     available_studies,
+    config_from_dict,
     load_config,
     resolve_study,
+    with_overrides,
 )
+from tuner.config.schema import FloatRange, IntRange
 from tuner.errors import ConfigError, StudyNotFoundError
 
 BUILT_INS = ["blobs_xor", "breast_cancer", "diabetes", "digits", "fashion_mnist", "iris", "mnist", "wine"]
@@ -50,16 +50,16 @@ def test_defaults_fill_missing_tables(tmp_path: Path) -> None:
 
 def test_round_trip_through_the_stored_dict(make_study) -> None:
     cfg = load_config(make_study())
-    again = StudyConfig.from_dict(cfg.to_dict())
+    again = config_from_dict(cfg.to_dict())
     assert again == cfg
 
 
 def test_overrides_are_validated_like_the_file(make_study) -> None:
     cfg = load_config(make_study())
-    new = cfg.with_overrides(trials=7, max_epochs=4, sampler="random", seed=3)
+    new = with_overrides(cfg, trials=7, max_epochs=4, sampler="random", seed=3)
     assert (new.search.trials, new.training.max_epochs, new.search.sampler, new.search.seed) == (7, 4, "random", 3)
     with pytest.raises(ConfigError, match=r"\[search\] trials must be >= 1, got 0"):
-        cfg.with_overrides(trials=0)
+        with_overrides(cfg, trials=0)
 
 
 def test_study_in_working_directory_wins_over_built_in(tmp_path: Path) -> None:

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tuner.config import DataConfig
-from tuner.datasets import FASHION_MNIST_SYSTEM_DIR, _cached_splits, load_splits
+from tuner.config.schema import DataConfig
+from tuner.data.datasets import FASHION_MNIST_SYSTEM_DIR, _cached_splits, load_splits
 from tuner.errors import DatasetError
 
 
@@ -94,7 +94,7 @@ def test_mnist_missing_and_offline_says_where_to_put_it(tmp_path: Path) -> None:
 
 
 def test_mnist_download_failure_is_explained(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    import tuner.datasets as ds
+    import tuner.data.datasets as ds
 
     def no_network(name: str):
         raise OSError("Name or service not known")

@@ -11,7 +11,7 @@ import tabular_data as td
 from click.testing import CliRunner
 
 from tuner.cli import cli
-from tuner.config import load_config
+from tuner.config.parse import load_config
 from tuner.errors import ConfigError
 from tuner.init_study import init_study
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tuner._keras import load_keras
-from tuner.config import DataConfig
-from tuner.datasets import load_splits
-from tuner.model import ModelSpec, build_model, count_params
+from tuner.config.schema import DataConfig
+from tuner.data.datasets import load_splits
+from tuner.ml.backend import load_keras
+from tuner.ml.model import ModelSpec, build_model, count_params
 
 PARAMS = {"n_layers": 2, "units_0": 16, "units_1": 8, "dropout": 0.1, "activation": "relu", "learning_rate": 1e-2, "batch_size": 32, "optimizer": "adam"}
 

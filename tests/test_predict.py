@@ -84,8 +84,8 @@ def test_npz_input_picks_the_feature_array(report: SimpleNamespace, model: str, 
 
 
 def test_regression_model_writes_a_prediction_column(tmp_path: Path) -> None:
-    from tuner._keras import load_keras
-    from tuner.model import ModelSpec, build_model
+    from tuner.ml.backend import load_keras
+    from tuner.ml.model import ModelSpec, build_model
 
     spec = ModelSpec(3, "regression", 0, np.array([1.0, 2.0, 3.0]), np.array([1.0, 4.0, 9.0]), target_mean=150.0, target_std=70.0)
     net = build_model({"n_layers": 1, "units_0": 4, "dropout": 0.0, "activation": "relu", "learning_rate": 0.01, "batch_size": 32, "optimizer": "adam"}, spec)
@@ -162,7 +162,7 @@ def test_missing_or_unloadable_model(tmp_path: Path) -> None:
 
 
 def test_model_with_code_is_refused_by_safe_mode(tmp_path: Path) -> None:
-    from tuner._keras import load_keras
+    from tuner.ml.backend import load_keras
 
     keras = load_keras()
     inputs = keras.Input((4,))

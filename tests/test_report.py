@@ -19,14 +19,15 @@ from conftest import run_tiny_study
 from PIL import Image
 from sklearn import metrics as skm
 
-import tuner.training as training
+import tuner.ml.training as training
 from tuner.artifacts import INFO_FILE, MODEL_FILE, model_artifact_hook, resolve_artifacts_dir
 from tuner.cli import cli
-from tuner.datasets import load_splits
+from tuner.data.datasets import load_splits
 from tuner.errors import ReportError, TunerError
-from tuner.metrics import compute
-from tuner.report import DEFAULT_TOLERANCE, build_report, stored_config
-from tuner.runner import CONFIG_ATTR, count_states
+from tuner.keys import CONFIG_ATTR
+from tuner.ml.metrics import compute
+from tuner.report.build import DEFAULT_TOLERANCE, build_report, stored_config
+from tuner.studies import count_states
 
 STUDY_PLOTS = {"optimization_history", "parallel_coordinate", "param_importances", "intermediate_values", "slice", "training_curves"}
 
@@ -70,7 +71,7 @@ def diabetes(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
 
 
 def _load(path: Path):
-    from tuner._keras import load_keras
+    from tuner.ml.backend import load_keras
 
     return load_keras().saving.load_model(path, safe_mode=True, compile=False)
 

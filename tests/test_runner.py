@@ -6,11 +6,11 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from tuner.config import load_config
-from tuner.datasets import load_splits
+from tuner.config.parse import load_config, with_overrides
+from tuner.data.datasets import load_splits
 from tuner.errors import ConfigError, TunerError
-from tuner.runner import run_study
-from tuner.training import train
+from tuner.ml.training import train
+from tuner.run.runner import run_study
 
 DIGITS_SMALL = 'n_samples = 600'
 
@@ -119,7 +119,7 @@ def test_best_trial_retrains_to_its_recorded_value_from_its_seed(make_study, sto
     result = run_study(path, storage=store)
     best = optuna.load_study(study_name="tiny", storage=store).best_trial
     config = load_config(path)
-    again = train(best.params, load_splits(config.data), config.with_overrides(max_epochs=3), seed=best.user_attrs["seed"])
+    again = train(best.params, load_splits(config.data), with_overrides(config, max_epochs=3), seed=best.user_attrs["seed"])
     # 120 validation rows: allow one row of difference for floating-point reordering across runs
     assert again.best_value == pytest.approx(result.best_value, abs=1 / 120 + 1e-9)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import optuna
 
-from tuner.config import FloatRange, IntRange, SearchSpace
-from tuner.space import layer_widths, suggest_params
+from tuner.config.schema import FloatRange, IntRange, SearchSpace
+from tuner.search.space import layer_widths, suggest_params
 
 SPACE = SearchSpace(
     n_layers=IntRange(1, 4),

@@ -10,12 +10,13 @@ import pandas as pd
 import pytest
 import tabular_data as td
 
-from tuner.config import StudyConfig, load_config
-from tuner.datasets import load_splits
+from tuner.config.parse import config_from_dict, load_config
+from tuner.config.schema import StudyConfig
+from tuner.data.datasets import load_splits
+from tuner.data.tables import fit_schema, load_table, predict_table, read_csv
 from tuner.errors import ConfigError, DatasetError, DataWarning
-from tuner.importance import permutation_importance_table
-from tuner.tabular import fit_schema, load_table, predict_table, read_csv
-from tuner.training import predict, train
+from tuner.ml.training import predict, train
+from tuner.report.importance import permutation_importance_table
 
 PARAMS = {"n_layers": 1, "units_0": 16, "dropout": 0.0, "activation": "relu", "learning_rate": 1e-2, "batch_size": 32, "optimizer": "adam"}
 
@@ -41,7 +42,7 @@ def test_config_round_trips_through_the_store_as_json(tmp_path: Path) -> None:
     cfg = _study(tmp_path, td.patients(), "stroke", data='categorical = ["smoker"]\nignore = ["id"]\nclass_weight = { 1 = 12.5 }', objective='metric = "pr_auc"\nsize_objective = "n_params"')
     stored = json.loads(json.dumps(cfg.to_dict()))
     assert stored["data"]["class_weight"] == {"1": 12.5} and stored["data"]["ignore"] == ["id"]
-    again = StudyConfig.from_dict(stored)
+    again = config_from_dict(stored)
     assert again == cfg
     assert again.objective.directions == ("maximize", "minimize") and again.search.pruner == "none"
 
@@ -267,7 +268,7 @@ def test_fit_schema_drops_columns_without_training_values() -> None:
 
 
 def test_class_weight_reaches_fit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from tuner._keras import load_keras
+    from tuner.ml.backend import load_keras
 
     cfg = _study(tmp_path, td.patients(), "stroke", data='class_weight = "balanced"\nignore = ["id"]')
     splits = load_splits(cfg.data)
@@ -346,7 +347,7 @@ def test_unseen_categories_and_missing_values(trained) -> None:
 
 
 def test_saved_model_loads_in_safe_mode_and_predicts_the_same(trained, tmp_path: Path) -> None:
-    from tuner._keras import load_keras
+    from tuner.ml.backend import load_keras
 
     keras = load_keras()
     result, splits, _, raw = trained
@@ -360,7 +361,7 @@ def test_saved_model_loads_in_safe_mode_and_predicts_the_same(trained, tmp_path:
 
 
 def test_threshold_is_chosen_on_validation_for_f1(trained) -> None:
-    from tuner.metrics import score_at_threshold
+    from tuner.ml.metrics import score_at_threshold
 
     result, splits, _, _ = trained
     assert result.threshold is not None and 0.0 < result.threshold < 1.0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tuner.metrics import (
+from tuner.ml.metrics import (
     THRESHOLD_METRICS,
     decision_threshold,
     score_at_threshold,

@@ -1,4 +1,4 @@
-"""What ``tuner.training.train`` does around ``fit``: the learning rate is lowered when the
+"""What ``tuner.ml.training.train`` does around ``fit``: the learning rate is lowered when the
 validation metric stalls (Keras' ReduceLROnPlateau), and only when the study asks for it."""
 
 from __future__ import annotations
@@ -8,9 +8,9 @@ import dataclasses
 import numpy as np
 import pytest
 
-from tuner.config import load_config
-from tuner.datasets import load_splits
-from tuner.training import train
+from tuner.config.parse import load_config
+from tuner.data.datasets import load_splits
+from tuner.ml.training import train
 
 # A rate so small that the validation accuracy cannot move: every epoch after the first is a plateau.
 STALLED = {"n_layers": 1, "units_0": 8, "dropout": 0.0, "activation": "relu", "learning_rate": 1e-7, "batch_size": 32, "optimizer": "sgd"}

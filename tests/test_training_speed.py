@@ -9,13 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import tuner.model
-import tuner.training
-from tuner._keras import load_keras
-from tuner.config import DataConfig, load_config
-from tuner.datasets import load_splits
-from tuner.model import ModelSpec, build_model
-from tuner.training import build_training_state, train
+import tuner.ml.model
+import tuner.ml.training
+from tuner.config.parse import load_config
+from tuner.config.schema import DataConfig
+from tuner.data.datasets import load_splits
+from tuner.ml.backend import load_keras
+from tuner.ml.model import ModelSpec, build_model
+from tuner.ml.training import build_training_state, train
 
 PARAMS = {"n_layers": 2, "units_0": 16, "units_1": 8, "dropout": 0.1, "activation": "relu", "learning_rate": 1e-2, "batch_size": 16, "optimizer": "adam"}
 
@@ -23,8 +24,8 @@ PARAMS = {"n_layers": 2, "units_0": 16, "units_1": 8, "dropout": 0.1, "activatio
 def _histories(splits, config, monkeypatch: pytest.MonkeyPatch) -> tuple[dict, dict]:
     fast = train(PARAMS, splits, config, seed=3, max_epochs=3).history
     with monkeypatch.context() as mp:
-        mp.setattr(tuner.model, "STEPS_PER_EXECUTION", 1)
-        mp.setattr(tuner.training, "build_training_state", lambda *args: None)
+        mp.setattr(tuner.ml.model, "STEPS_PER_EXECUTION", 1)
+        mp.setattr(tuner.ml.training, "build_training_state", lambda *args: None)
         plain = train(PARAMS, splits, config, seed=3, max_epochs=3).history
     return fast, plain
 
@@ -70,7 +71,7 @@ def test_training_state_exists_before_fit() -> None:
     load_keras()
     splits = load_splits(DataConfig("iris"))
     model = build_model(PARAMS, ModelSpec.from_splits(splits))
-    assert model.steps_per_execution == tuner.model.STEPS_PER_EXECUTION
+    assert model.steps_per_execution == tuner.ml.model.STEPS_PER_EXECUTION
     assert not model.optimizer.built
     before = len([v for m in model.metrics for v in m.variables])
     build_training_state(model, splits.x_train, splits.y_train)
@@ -81,13 +82,13 @@ def test_training_state_exists_before_fit() -> None:
 
 def test_training_leaves_no_gradient_registrations_behind(make_study) -> None:
     """TensorFlow's gradient registry must not keep each trial's traced graph alive."""
-    registry = tuner.training._gradient_registry()
+    registry = tuner.ml.training._gradient_registry()
     if registry is None:
         pytest.skip("this TensorFlow keeps its gradient registry elsewhere")
     config = load_config(make_study(epochs=1))
     splits = load_splits(config.data)
     before = set(registry)
-    with tuner.training.forget_traced_gradients():
+    with tuner.ml.training.forget_traced_gradients():
         registry["CustomGradient-made-inside"] = {}
     train(PARAMS, splits, config, seed=0, max_epochs=1)
     assert not {k for k in set(registry) - before if k.startswith("CustomGradient")}

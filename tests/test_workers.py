@@ -13,9 +13,10 @@ from procs import FINISHED, WORKER_ENV, counts, finish, running_trial, start, tr
 
 from tuner.cli import cli
 from tuner.errors import ConfigError, Interrupted
-from tuner.runner import join_study, run_study
+from tuner.keys import BUDGET_ATTR
+from tuner.run.local import SignalGuard, run_trials, run_workers
+from tuner.run.runner import join_study, run_study
 from tuner.storage import open_storage
-from tuner.workers import BUDGET_ATTR, SignalGuard, run_trials, run_workers
 
 #: Digits for 15 epochs: trials of a few seconds, long enough to interrupt one mid-training.
 SLOW = dict(dataset="digits", epochs=15, pruner="none", space_extra="")

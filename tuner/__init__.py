@@ -1,39 +1,48 @@
 """tuner: hyperparameter search for Keras multilayer perceptrons, built on Optuna.
 
-The public API is re-exported here; the command-line interface (``tuner``) is a thin shell
-over these functions.
+The public API is re-exported here, imported on first use so that ``import tuner`` (and
+``tuner --help``) stays fast; the command-line interface (``tuner``) is a thin shell over
+these functions.
 """
 
 from __future__ import annotations
 
+import importlib
 import os as _os
+from typing import TYPE_CHECKING, Any
 
 # Quiet TensorFlow's start-up log and pin the Keras backend before anything imports them.
 _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 _os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
-from tuner.config import StudyConfig, load_config, resolve_study  # noqa: E402
-from tuner.errors import (  # noqa: E402
-    ConfigError,
-    DatasetError,
-    DataWarning,
-    PredictError,
-    ReportError,
-    StorageError,
-    StudyNotFoundError,
-    TrialDivergedError,
-    TrialError,
-    TunerError,
-)
-from tuner.importance import permutation_importance_table  # noqa: E402
-from tuner.init_study import init_study  # noqa: E402
-from tuner.predict import predict_file  # noqa: E402
-from tuner.report import ReportResult, build_report  # noqa: E402
-from tuner.runner import RunResult, join_study, run_study  # noqa: E402
-from tuner.tabular import predict_table  # noqa: E402
-from tuner.workers import run_workers  # noqa: E402
-
 __version__ = "0.1.0"
+
+#: Public name -> the module that defines it.
+_EXPORTS = {
+    "ConfigError": "tuner.errors",
+    "DataWarning": "tuner.errors",
+    "DatasetError": "tuner.errors",
+    "PredictError": "tuner.errors",
+    "ReportError": "tuner.errors",
+    "StorageError": "tuner.errors",
+    "StudyNotFoundError": "tuner.errors",
+    "TrialDivergedError": "tuner.errors",
+    "TrialError": "tuner.errors",
+    "TunerError": "tuner.errors",
+    "StudyConfig": "tuner.config.schema",
+    "load_config": "tuner.config.parse",
+    "resolve_study": "tuner.config.parse",
+    "permutation_importance_table": "tuner.report.importance",
+    "init_study": "tuner.init_study",
+    "predict_file": "tuner.predict",
+    "predict_table": "tuner.data.tables",
+    "ReportResult": "tuner.report.build",
+    "build_report": "tuner.report.build",
+    "RunResult": "tuner.studies",
+    "join_study": "tuner.run.runner",
+    "run_study": "tuner.run.runner",
+    "run_workers": "tuner.run.local",
+}
 
 __all__ = [
     "ConfigError",
@@ -61,3 +70,41 @@ __all__ = [
     "run_study",
     "run_workers",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'tuner' has no attribute '{name}'")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+if TYPE_CHECKING:
+    from tuner.config.parse import load_config, resolve_study
+    from tuner.config.schema import StudyConfig
+    from tuner.data.tables import predict_table
+    from tuner.errors import (
+        ConfigError,
+        DatasetError,
+        DataWarning,
+        PredictError,
+        ReportError,
+        StorageError,
+        StudyNotFoundError,
+        TrialDivergedError,
+        TrialError,
+        TunerError,
+    )
+    from tuner.init_study import init_study
+    from tuner.predict import predict_file
+    from tuner.report.build import ReportResult, build_report
+    from tuner.report.importance import permutation_importance_table
+    from tuner.run.local import run_workers
+    from tuner.run.runner import join_study, run_study
+    from tuner.studies import RunResult

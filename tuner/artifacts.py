@@ -32,15 +32,15 @@ from optuna.artifacts import (
 )
 from optuna.artifacts.exceptions import ArtifactNotFound
 
-from tuner._keras import load_keras
 from tuner.errors import TunerError, first_line
+from tuner.ml.backend import load_keras
 
 if TYPE_CHECKING:
     import keras
 
-    from tuner.config import StudyConfig
-    from tuner.datasets import Splits
-    from tuner.training import TrainResult
+    from tuner.config.schema import StudyConfig
+    from tuner.data.datasets import Splits
+    from tuner.ml.training import TrainResult
 
 ARTIFACTS_ENV = "TUNER_ARTIFACTS"
 #: ``TUNER_ARTIFACTS=off`` (or ``--artifacts off``): save no models while running.

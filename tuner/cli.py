@@ -172,8 +172,8 @@ def run(study: str, storage: str | None, verbose: bool, quiet: bool, workers: in
 
         tuner run --study digits --trials 20 --workers 2
     """
-    from tuner.runner import load_study_config
-    from tuner.workers import run_workers
+    from tuner.run.local import run_workers
+    from tuner.run.runner import load_study_config
 
     config = load_study_config(study)
     total = overrides["trials"] or config.search.trials
@@ -240,7 +240,7 @@ def worker(study: str, storage: str | None, trials: int | None, timeout: float |
         export TUNER_STORAGE=postgresql+psycopg://tuner@db-host/tuner
         tuner worker --study digits
     """
-    from tuner.runner import join_study
+    from tuner.run.runner import join_study
 
     callbacks = [] if quiet or verbose else [_TrialLines()]
     result = join_study(study, storage=storage, trials=trials, timeout=timeout, data_dir=data_dir, verbose=verbose, callbacks=callbacks)
@@ -258,8 +258,8 @@ def studies(storage: str | None) -> None:
     """
     import optuna
 
-    from tuner.runner import summarize
     from tuner.storage import open_storage, resolve_storage_url
+    from tuner.studies import summarize
 
     url = resolve_storage_url(storage)
     rdb = open_storage(url)
@@ -284,8 +284,8 @@ def show(study: str, storage: str | None) -> None:
 
         tuner show --study digits
     """
-    from tuner.runner import load_existing_study, study_name_for, summarize
     from tuner.storage import open_storage, resolve_storage_url
+    from tuner.studies import load_existing_study, study_name_for, summarize
 
     url = resolve_storage_url(storage)
     study_obj = load_existing_study(study_name_for(study), open_storage(url))
@@ -342,7 +342,7 @@ def report(study: str, storage: str | None, out: str | None, overwrite: bool, tr
 
         tuner report --study digits --out reports/digits
     """
-    from tuner.report import DEFAULT_TOLERANCE, build_report
+    from tuner.report.build import DEFAULT_TOLERANCE, build_report
 
     result = build_report(study, storage=storage, out=out, overwrite=overwrite, data_dir=data_dir, trial=trial, artifacts=artifacts, retrain=retrain, tolerance=DEFAULT_TOLERANCE if tolerance is None else tolerance)
     how = "saved model" if result.model_source == "artifact" else "model re-trained from its seed"

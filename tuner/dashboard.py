@@ -81,7 +81,7 @@ def make_dashboard(storage: str | None = None, *, study: str | None = None, host
     rdb = open_storage(url_text)
     study_id = None
     if study is not None:
-        from tuner.runner import load_existing_study, study_name_for
+        from tuner.studies import load_existing_study, study_name_for
 
         name = study_name_for(study)
         load_existing_study(name, rdb)

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from tuner.config import TrainingConfig
+from tuner.config.schema import TrainingConfig
+from tuner.data.tables import Table, load_table
 from tuner.errors import ConfigError, DatasetError
-from tuner.tabular import Table, load_table
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -73,7 +73,7 @@ def init_study(csv: str | os.PathLike[str], target: str, *, name: str | None = N
     table = load_table(csv, target)
     metric, class_weight, positive = _objective_choice(table)
     text = render_study(table, name, csv_ref=_relative(csv, path.parent), metric=metric, class_weight=class_weight, positive_class=positive, size_objective=size_objective)
-    from tuner.config import parse_config
+    from tuner.config.parse import parse_config
 
     parse_config(tomllib.loads(text), source=str(path), default_name=name)  # what we write must load
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -53,9 +53,9 @@ def load_predictor(*, model: str | os.PathLike[str] | None = None, study: str | 
         keras_model = art.load_model(model, error=PredictError)
         return keras_model, art.load_info(model, keras_model), os.fspath(model)
 
-    from tuner.report import default_out, select_trial
-    from tuner.runner import load_existing_study, study_name_for
+    from tuner.report.build import default_out, select_trial
     from tuner.storage import open_storage, resolve_storage_url
+    from tuner.studies import load_existing_study, study_name_for
 
     url = resolve_storage_url(storage)
     rdb = open_storage(url)
@@ -235,7 +235,7 @@ def _write(output: Path, fmt: str, outputs: np.ndarray, info: art.ModelInfo, ove
 
 def _read_table_rows(keras_model: Any, path: Path, out_path: Path | None, fmt: str) -> dict[str, np.ndarray]:
     """A model with named column inputs: raw CSV rows, matched to its inputs by column name."""
-    from tuner.tabular import frame_inputs, model_columns, read_csv
+    from tuner.data.tables import frame_inputs, model_columns, read_csv
 
     if _format_of(path, "input") != ".csv" or fmt != ".csv":
         raise PredictError(f"a model trained on a CSV table reads and writes .csv files with named columns; give --input and --output as .csv (got {path.name} and {out_path.name if out_path else 'standard output'})")
@@ -260,7 +260,7 @@ def predict_file(
 
     ``output`` None or ``"-"`` writes CSV to ``stdout`` (default: standard output).
     """
-    from tuner.training import predict
+    from tuner.ml.training import predict
 
     to_stdout = output is None or os.fspath(output) == "-"
     out_path = None if to_stdout else Path(output)  # type: ignore[arg-type]

@@ -15,15 +15,15 @@ from typing import TYPE_CHECKING, Any
 
 import optuna
 
-from tuner._keras import load_keras
 from tuner.errors import TrialError
-from tuner.model import count_params, n_outputs
-from tuner.space import suggest_params
-from tuner.training import TrainResult, train
+from tuner.ml.backend import load_keras
+from tuner.ml.model import count_params, n_outputs
+from tuner.ml.training import TrainResult, train
+from tuner.search.space import suggest_params
 
 if TYPE_CHECKING:
-    from tuner.config import StudyConfig
-    from tuner.datasets import Splits
+    from tuner.config.schema import StudyConfig
+    from tuner.data.datasets import Splits
 
 AfterTrain = Callable[[optuna.Trial, TrainResult], None]
 

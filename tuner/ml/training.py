@@ -15,16 +15,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tuner import metrics as metrics_mod
-from tuner._keras import load_keras
 from tuner.errors import TrialDivergedError
-from tuner.model import ModelSpec, build_model
+from tuner.ml import metrics as metrics_mod
+from tuner.ml.backend import load_keras
+from tuner.ml.model import ModelSpec, build_model
 
 if TYPE_CHECKING:
     import keras
 
-    from tuner.config import StudyConfig
-    from tuner.datasets import Splits
+    from tuner.config.schema import StudyConfig
+    from tuner.data.datasets import Splits
 
 #: Rows per ``predict`` call when scoring the validation split.
 PREDICT_BATCH = 4096
@@ -47,10 +47,10 @@ def predict(model: keras.Model, x: Any) -> np.ndarray:
 
     Calls the model eagerly in chunks: for the validation split this is cheaper than
     ``model.predict``, which traces a new function for every trial's model. ``x`` is a matrix,
-    or for a CSV table a dict of column arrays (see :mod:`tuner.tabular`).
+    or for a CSV table a dict of column arrays (see :mod:`tuner.data.tables`).
     """
     if isinstance(x, dict):
-        from tuner.tabular import to_model_inputs
+        from tuner.data.tables import to_model_inputs
 
         x = to_model_inputs(x)
     n = len(next(iter(x.values()))) if isinstance(x, dict) else len(x)
@@ -163,7 +163,7 @@ def train(
     started = time.perf_counter()
     x_train = splits.x_train
     if isinstance(x_train, dict):
-        from tuner.tabular import to_model_inputs
+        from tuner.data.tables import to_model_inputs
 
         x_train = to_model_inputs(x_train)
     build_training_state(model, x_train, splits.y_train)

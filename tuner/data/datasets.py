@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from tuner._keras import load_keras
 from tuner.errors import DatasetError, first_line
+from tuner.ml.backend import load_keras
 
 if TYPE_CHECKING:
-    from tuner.config import DataConfig
-    from tuner.tabular import TableSchema
+    from tuner.config.schema import DataConfig
+    from tuner.data.tables import TableSchema
 
 #: Environment variable naming a folder with dataset files (same as ``--data-dir``).
 DATA_DIR_ENV = "TUNER_DATA_DIR"
@@ -208,7 +208,7 @@ def _image_loader(name: str, classes: tuple[str, ...]) -> Callable[[DataConfig, 
 
 
 def _table_splits(cfg: DataConfig) -> Splits:
-    from tuner.tabular import load_table_splits
+    from tuner.data.tables import load_table_splits
 
     return load_table_splits(cfg)
 
@@ -295,7 +295,7 @@ def _cached_splits(cfg: DataConfig, data_dir: Path | None) -> Splits:
 def _class_weight(cfg: DataConfig, y_train: np.ndarray, class_names: tuple[str, ...]) -> dict[int, float] | None:
     if cfg.class_weight is None:
         return None
-    from tuner.tabular import class_weights
+    from tuner.data.tables import class_weights
 
     return class_weights(cfg.class_weight, y_train, class_names)
 

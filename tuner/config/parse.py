@@ -11,12 +11,21 @@ import difflib
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tuner.config.schema import (
+    DataConfig,
+    FloatRange,
+    IntRange,
+    ObjectiveConfig,
+    SearchConfig,
+    SearchSpace,
+    StudyConfig,
+    TrainingConfig,
+)
 from tuner.errors import ConfigError, StudyNotFoundError
-from tuner.metrics import METRICS, TASKS, default_metric, metrics_for_task
+from tuner.ml.metrics import METRICS, TASKS, default_metric, metrics_for_task
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -32,141 +41,8 @@ DIRECTIONS = ("maximize", "minimize")
 SIZE_OBJECTIVES = ("n_params",)
 
 #: Where built-in study files live: shipped inside the package, or ``studies/`` in a checkout.
-_PACKAGED_STUDIES = Path(__file__).resolve().parent / "_builtin_studies"
-_CHECKOUT_STUDIES = Path(__file__).resolve().parent.parent / "studies"
-
-
-@dataclass(frozen=True)
-class IntRange:
-    low: int
-    high: int
-    log: bool = False
-
-
-@dataclass(frozen=True)
-class FloatRange:
-    low: float
-    high: float
-    log: bool = False
-
-
-@dataclass(frozen=True)
-class SearchSpace:
-    n_layers: IntRange = IntRange(1, 3)
-    units: IntRange = IntRange(16, 256, log=True)
-    dropout: FloatRange = FloatRange(0.0, 0.5)
-    activation: tuple[str, ...] = ("relu", "elu", "gelu", "tanh")
-    learning_rate: FloatRange = FloatRange(1e-4, 1e-2, log=True)
-    batch_size: tuple[int, ...] = (32, 64, 128)
-    optimizer: tuple[str, ...] = ("adam", "rmsprop")
-
-
-@dataclass(frozen=True)
-class DataConfig:
-    dataset: str
-    validation_fraction: float = 0.2
-    test_fraction: float = 0.2
-    split_seed: int = 0
-    n_samples: int | None = None
-    # dataset = "csv" only (see tuner.tabular): the file, the target and optional column lists.
-    path: str | None = None  # absolute once parsed (a relative path is relative to the study file)
-    target: str | None = None
-    numeric: tuple[str, ...] = ()
-    categorical: tuple[str, ...] = ()
-    ignore: tuple[str, ...] = ()
-    missing_indicator: bool = True
-    positive_class: str | None = None
-    # any classification dataset: "balanced" or (class label, weight) pairs
-    class_weight: str | tuple[tuple[str, float], ...] | None = None
-    # a CSV study's task, copied from [objective] task (declared or inferred); not a [data] field
-    task: str | None = None
-
-
-@dataclass(frozen=True)
-class ObjectiveConfig:
-    task: str
-    metric: str
-    direction: str
-    size_objective: str | None = None
-
-    @property
-    def directions(self) -> tuple[str, ...]:
-        """The study's directions: the metric's, then "minimize" for a size objective."""
-        return (self.direction, "minimize") if self.size_objective else (self.direction,)
-
-
-@dataclass(frozen=True)
-class TrainingConfig:
-    max_epochs: int = 20
-    patience: int = 5
-    # Keras' ReduceLROnPlateau on the validation metric: the learning rate is multiplied by
-    # reduce_lr_factor after reduce_lr_patience epochs without improvement (0 turns it off).
-    reduce_lr_patience: int = 2
-    reduce_lr_factor: float = 0.3
-
-
-@dataclass(frozen=True)
-class SearchConfig:
-    trials: int = 20
-    timeout: float | None = None
-    sampler: str = "tpe"
-    pruner: str = "hyperband"
-    seed: int | None = None
-
-
-@dataclass(frozen=True)
-class StudyConfig:
-    name: str
-    data: DataConfig
-    objective: ObjectiveConfig
-    space: SearchSpace = SearchSpace()
-    training: TrainingConfig = TrainingConfig()
-    search: SearchConfig = SearchConfig()
-    description: str = ""
-    source: str | None = field(default=None, compare=False)
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-friendly dict (stored on the study so reports can rebuild the splits)."""
-        out = dataclasses.asdict(self)
-        out.pop("source")
-        _compact(out)
-        return out
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> StudyConfig:
-        """Inverse of :meth:`to_dict`."""
-        return parse_config(_dict_to_toml_shape(data), source="<stored study>")
-
-    def with_overrides(self, **overrides: Any) -> StudyConfig:
-        """Apply command-line overrides; ``None`` values are ignored. Validated like the file."""
-        search = {k: overrides[k] for k in ("trials", "timeout", "sampler", "pruner", "seed") if overrides.get(k) is not None}
-        training = {k: overrides[k] for k in ("max_epochs", "patience") if overrides.get(k) is not None}
-        data = self.to_dict()
-        data["search"].update(search)
-        data["training"].update(training)
-        cfg = parse_config(_dict_to_toml_shape(data), source=self.source or "<overrides>")
-        return dataclasses.replace(cfg, source=self.source)
-
-
-#: Fields added after the first release: left out of :meth:`StudyConfig.to_dict` while at their
-#: defaults, so studies stored before them still compare equal on resume.
-_OPTIONAL_FIELDS = {
-    "data": {f.name: f.default for f in dataclasses.fields(DataConfig) if f.name not in ("dataset", "validation_fraction", "test_fraction", "split_seed", "n_samples")},
-    "objective": {"size_objective": None},
-}
-
-
-def _compact(out: dict[str, Any]) -> None:
-    """Drop unused optional fields and make the rest JSON-shaped (lists and tables)."""
-    for section, defaults in _OPTIONAL_FIELDS.items():
-        for key, default in defaults.items():
-            value = out[section].get(key)
-            if value == default:
-                out[section].pop(key, None)
-            elif key == "class_weight" and not isinstance(value, str):
-                out[section][key] = dict(value)
-            elif isinstance(value, tuple):
-                out[section][key] = list(value)
+_PACKAGED_STUDIES = Path(__file__).resolve().parent.parent / "_builtin_studies"
+_CHECKOUT_STUDIES = Path(__file__).resolve().parents[2] / "studies"
 
 
 def _dict_to_toml_shape(data: Mapping[str, Any]) -> dict[str, Any]:
@@ -183,6 +59,22 @@ def _dict_to_toml_shape(data: Mapping[str, Any]) -> dict[str, Any]:
         "training": dict(data["training"]),
         "search": search,
     }
+
+
+def config_from_dict(data: Mapping[str, Any]) -> StudyConfig:
+    """Inverse of :meth:`StudyConfig.to_dict` (a config stored on a study)."""
+    return parse_config(_dict_to_toml_shape(data), source="<stored study>")
+
+
+def with_overrides(config: StudyConfig, **overrides: Any) -> StudyConfig:
+    """Apply command-line overrides; ``None`` values are ignored. Validated like the file."""
+    search = {k: overrides[k] for k in ("trials", "timeout", "sampler", "pruner", "seed") if overrides.get(k) is not None}
+    training = {k: overrides[k] for k in ("max_epochs", "patience") if overrides.get(k) is not None}
+    data = config.to_dict()
+    data["search"].update(search)
+    data["training"].update(training)
+    cfg = parse_config(_dict_to_toml_shape(data), source=config.source or "<overrides>")
+    return dataclasses.replace(cfg, source=config.source)
 
 
 # --------------------------------------------------------------------------- validation
@@ -316,8 +208,8 @@ _SECTIONS = ("study", "data", "objective", "space", "training", "search")
 
 def parse_config(raw: Mapping[str, Any], source: str, default_name: str | None = None) -> StudyConfig:
     """Validate a parsed study file and build a :class:`StudyConfig`."""
-    from tuner.datasets import DATASETS  # local import: datasets imports keras lazily only
-    from tuner.tabular import infer_table_task, parse_table_fields  # local import: pandas
+    from tuner.data.datasets import DATASETS  # local import: datasets imports keras lazily only
+    from tuner.data.tables import infer_table_task, parse_table_fields  # local import: pandas
 
     top = _Table(raw, source, "top level", _SECTIONS)
     for section in _SECTIONS:

@@ -11,49 +11,23 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from tuner.artifacts import with_model_artifacts
-from tuner.config import StudyConfig, load_config, resolve_study
-from tuner.datasets import Splits, load_splits
+from tuner.config.parse import config_from_dict, load_config, resolve_study, with_overrides
+from tuner.config.schema import StudyConfig
+from tuner.data.datasets import Splits, load_splits
 from tuner.errors import ConfigError, StudyNotFoundError, TunerError
-from tuner.objective import AfterTrain, Objective
+from tuner.keys import BUDGET_ATTR, CONFIG_ATTR, RUN_CONFIG_ATTR, SEED_ATTR
+from tuner.run.local import SignalGuard, run_trials, sampler_seed, study_budget
+from tuner.search.objective import AfterTrain, Objective
 from tuner.storage import mask_url, open_storage, resolve_storage_url
-from tuner.workers import BUDGET_ATTR, SignalGuard, run_trials, sampler_seed, study_budget
-
-FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
-#: Study user attributes written when a study is created.
-CONFIG_ATTR = "tuner_config"
-SEED_ATTR = "tuner_seed"
-#: Study user attribute with the settings of the latest ``tuner run`` (what ``tuner worker`` uses).
-RUN_CONFIG_ATTR = "tuner_run_config"
+from tuner.studies import RunResult, load_existing_study, study_name_for, summarize
 
 TrialCallback = Callable[[optuna.Study, FrozenTrial], None]
-
-
-@dataclass
-class RunResult:
-    """What a run left in the store."""
-
-    study_name: str
-    storage: str  # masked URL
-    direction: str
-    counts: dict[str, int]
-    best_value: float | None
-    best_params: dict[str, Any]
-    best_trial: int | None
-    seconds: float
-    trials_run: int = 0
-    top: list[FrozenTrial] = field(default_factory=list)
-    pareto: bool = False  # two objectives (metric, n_params): ``top`` is the whole Pareto front
-
-    @property
-    def n_finished(self) -> int:
-        return self.counts.get("COMPLETE", 0) + self.counts.get("PRUNED", 0)
 
 
 # --------------------------------------------------------------------------- factories
@@ -99,17 +73,6 @@ def load_study_config(study: str | os.PathLike[str] | StudyConfig) -> StudyConfi
     return load_config(resolve_study(study))
 
 
-def count_states(study: optuna.Study) -> dict[str, int]:
-    counts = {state.name: 0 for state in TrialState}
-    for t in study.get_trials(deepcopy=False):
-        counts[t.state.name] += 1
-    return counts
-
-
-def n_finished(study: optuna.Study) -> int:
-    return len(study.get_trials(deepcopy=False, states=FINISHED))
-
-
 def _check_compatible(config: StudyConfig, stored: dict[str, Any], study_name: str) -> None:
     mine = config.to_dict()
     for part in ("data", "objective"):
@@ -138,49 +101,6 @@ def create_or_load_study(config: StudyConfig, storage: optuna.storages.BaseStora
     seed = config.search.seed if config.search.seed is not None else int.from_bytes(os.urandom(4), "little") % (2**31 - 1)
     study.set_user_attr(SEED_ATTR, seed)
     return study
-
-
-def load_existing_study(name: str, storage: optuna.storages.BaseStorage) -> optuna.Study:
-    """Load a study that must already exist; the error lists the stored studies."""
-    names = [s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)]
-    if name not in names:
-        listed = ", ".join(sorted(names)) or "none yet"
-        raise StudyNotFoundError(f"no study '{name}' in the store; stored studies: {listed}")
-    return optuna.load_study(study_name=name, storage=storage)
-
-
-def study_name_for(study: str | os.PathLike[str]) -> str:
-    """The stored study name for ``--study``: a study file's [study] name, or the name as given."""
-    try:
-        return load_config(resolve_study(study)).name
-    except StudyNotFoundError:
-        text = str(study)
-        if text.endswith(".toml"):
-            raise
-        return text
-
-
-def summarize(study: optuna.Study, *, storage_url: str, seconds: float = 0.0, trials_run: int = 0, top: int = 5) -> RunResult:
-    counts = count_states(study)
-    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    pareto = len(study.directions) > 1  # [objective] size_objective: rank the front by the metric
-    direction = study.directions[0]
-    reverse = direction == optuna.study.StudyDirection.MAXIMIZE
-    ranked = sorted(study.best_trials if pareto else complete, key=lambda t: t.values[0], reverse=reverse)
-    best = ranked[0] if ranked else None
-    return RunResult(
-        study_name=study.study_name,
-        storage=mask_url(storage_url),
-        direction=direction.name.lower(),
-        counts=counts,
-        best_value=best.values[0] if best else None,
-        best_params=dict(best.params) if best else {},
-        best_trial=best.number if best else None,
-        seconds=seconds,
-        trials_run=trials_run,
-        top=ranked if pareto else ranked[:top],
-        pareto=pareto,
-    )
 
 
 # --------------------------------------------------------------------------- running
@@ -287,7 +207,7 @@ def prepare_study(
     trials = overrides.get("trials")
     if trials is not None and trials < 1:
         raise ConfigError(f"--trials must be a positive number of finished trials, got {trials}")
-    config = load_study_config(study).with_overrides(**overrides)
+    config = with_overrides(load_study_config(study), **overrides)
     _configure_logging(verbose)
     # Validate everything that can fail before the store is touched.
     splits = splits if splits is not None else load_splits(config.data, data_dir)
@@ -332,7 +252,7 @@ def join_study(
     stored = study_obj.user_attrs.get(RUN_CONFIG_ATTR) or study_obj.user_attrs.get(CONFIG_ATTR)
     if stored is None:
         raise StudyNotFoundError(f"study '{name}' in {mask_url(storage_url)} has no tuner settings (it was not started by tuner run); start it with: tuner run --study {name}")
-    config = StudyConfig.from_dict(stored)
+    config = config_from_dict(stored)
     splits = load_splits(config.data, data_dir)
     if trials is not None:
         study_obj.set_user_attr(BUDGET_ATTR, trials)

@@ -11,7 +11,7 @@ from typing import Any
 
 import optuna
 
-from tuner.config import FloatRange, IntRange, SearchSpace
+from tuner.config.schema import FloatRange, IntRange, SearchSpace
 
 
 def _suggest_range(trial: optuna.Trial, name: str, rng: IntRange | FloatRange) -> Any:

@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from tuner import metrics as metrics_mod
 from tuner.errors import TunerError
+from tuner.ml import metrics as metrics_mod
 
 if TYPE_CHECKING:
     import keras
 
-    from tuner.datasets import Splits
+    from tuner.data.datasets import Splits
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ def permutation_importance_table(model: keras.Model, splits: Splits, metric: str
     """
     from sklearn.inspection import permutation_importance
 
-    from tuner.training import predict
+    from tuner.ml.training import predict
 
     if metric not in metrics_mod.METRICS:
         raise TunerError(f"unknown metric '{metric}'; choose from: {', '.join(metrics_mod.METRICS)}")

@@ -34,12 +34,14 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from tuner import artifacts as art
-from tuner.config import StudyConfig
+from tuner.config.parse import config_from_dict
+from tuner.config.schema import StudyConfig
 from tuner.errors import ConfigError, ReportError, TrialError
-from tuner.metrics import CLASSIFICATION_TASKS, compute, compute_all
-from tuner.report_page import render_index
-from tuner.runner import CONFIG_ATTR, count_states, load_existing_study, study_name_for
+from tuner.keys import CONFIG_ATTR
+from tuner.ml.metrics import CLASSIFICATION_TASKS, compute, compute_all
+from tuner.report.page import render_index
 from tuner.storage import mask_url, open_storage, resolve_storage_url
+from tuner.studies import count_states, load_existing_study, study_name_for
 
 #: The exported model's validation value must lie within this of the recorded one
 #: (absolute, or relative for values above 1).
@@ -86,7 +88,7 @@ def stored_config(study: optuna.Study) -> StudyConfig:
     if raw is None:
         raise ReportError(f"study '{study.study_name}' was not created by tuner (it has no stored '{CONFIG_ATTR}'), so its data split cannot be rebuilt")
     try:
-        return StudyConfig.from_dict(raw)
+        return config_from_dict(raw)
     except ConfigError as exc:
         raise ReportError(f"study '{study.study_name}' has a stored config this version cannot read: {exc}") from None
 
@@ -172,7 +174,7 @@ def _obtain_model(rdb: Any, trial: FrozenTrial, splits: Any, config: StudyConfig
     seed = trial.user_attrs.get("seed")
     if seed is None:
         raise ReportError(f"trial {trial.number} has no saved model and no stored seed, so it cannot be re-trained; point --artifacts at the folder its model was saved to")
-    from tuner.training import train
+    from tuner.ml.training import train
 
     epochs = int(trial.user_attrs.get("epochs_run") or config.training.max_epochs)
     try:
@@ -229,7 +231,7 @@ def evaluate(y_true: np.ndarray, outputs: np.ndarray, task: str, class_names: tu
 
 
 def _evaluation_plots(y_true: np.ndarray, outputs: np.ndarray, task: str, class_names: tuple[str, ...], out: Path, threshold: float | None) -> list[Any]:
-    from tuner import plots
+    from tuner.report import plots
 
     if task == "regression":
         return [plots.regression_scatter(y_true, outputs.reshape(-1), out)]
@@ -307,9 +309,9 @@ def build_report(
     ``study`` is a study name, a study file, or an ``optuna.Study``. Raises
     :class:`~tuner.errors.ReportError` (nothing written) when the report cannot be built.
     """
-    from tuner import plots
-    from tuner.datasets import load_splits
-    from tuner.training import predict
+    from tuner.data.datasets import load_splits
+    from tuner.ml.training import predict
+    from tuner.report import plots
 
     started = time.monotonic()
     study_obj, rdb, storage_url = _open_study(study, storage)
@@ -346,7 +348,7 @@ def build_report(
 
         summary = _summary(study_obj, storage_url, config, splits, chosen, exported, model_path, source=source, provenance=provenance, check=check, val_metrics=val_metrics, test=test, plots=all_plots)
         if getattr(splits, "table", None) is not None:  # a CSV table: which columns the model relies on
-            from tuner.importance import importance_rows
+            from tuner.report.importance import importance_rows
 
             summary["permutation_importance"] = importance_rows(exported, splits, metric)  # validation split
         if len(study_obj.directions) > 1:  # [objective] size_objective: the trials no other trial beats on both

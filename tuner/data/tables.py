@@ -27,14 +27,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from tuner._keras import load_keras
 from tuner.errors import ConfigError, DatasetError, DataWarning, first_line
+from tuner.ml.backend import load_keras
 
 if TYPE_CHECKING:
     import keras
 
-    from tuner.config import DataConfig
-    from tuner.datasets import Splits
+    from tuner.config.schema import DataConfig
+    from tuner.data.datasets import Splits
 
 CSV_DATASET = "csv"
 #: Fewest rows (with a target) a table needs to be split into train, validation and test.
@@ -548,7 +548,7 @@ def class_weights(spec: str | Sequence[tuple[str, float]] | None, y_train: np.nd
 
 def load_table_splits(cfg: DataConfig) -> Splits:
     """Read ``cfg.path``, split it like any dataset, and fit the preprocessing on the training rows."""
-    from tuner.datasets import Splits, split_arrays
+    from tuner.data.datasets import Splits, split_arrays
 
     table = load_table(cfg.path or "", cfg.target or "", numeric=cfg.numeric, categorical=cfg.categorical, ignore=cfg.ignore, task=cfg.task, positive_class=cfg.positive_class)
     if table.task == "regression" and cfg.class_weight is not None:
@@ -605,7 +605,7 @@ def predict_table(model: keras.Model, frame: pd.DataFrame, *, task: str, class_n
     A binary model's label uses ``threshold`` (default 0.5) on the positive class's probability.
     """
     from tuner.artifacts import predictions_frame
-    from tuner.training import predict
+    from tuner.ml.training import predict
 
     columns = model_columns(model)
     if not columns:

@@ -12,14 +12,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tuner._keras import load_keras
-from tuner.space import layer_widths
+from tuner.ml.backend import load_keras
+from tuner.search.space import layer_widths
 
 if TYPE_CHECKING:
     import keras
 
-    from tuner.datasets import Splits
-    from tuner.tabular import TableSchema
+    from tuner.data.datasets import Splits
+    from tuner.data.tables import TableSchema
 
 
 #: Training batches run per call into TensorFlow. Small MLPs on a CPU spend more time starting
@@ -39,7 +39,7 @@ class ModelSpec:
     variance: np.ndarray
     target_mean: float = 0.0
     target_std: float = 1.0
-    table: TableSchema | None = None  # CSV tables: named column inputs, preprocessing in tuner.tabular
+    table: TableSchema | None = None  # CSV tables: named column inputs, preprocessing in tuner.data.tables
 
     @classmethod
     def from_splits(cls, splits: Splits) -> ModelSpec:
@@ -88,7 +88,7 @@ def build_model(params: dict[str, Any], spec: ModelSpec, *, compile: bool = True
     activation = params["activation"]
     initializer = "lecun_normal" if activation == "selu" else "glorot_uniform"
     if spec.table is not None:
-        from tuner.tabular import table_inputs
+        from tuner.data.tables import table_inputs
 
         inputs, x = table_inputs(spec.table)
     else:

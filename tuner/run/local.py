@@ -42,17 +42,16 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from tuner.errors import ConfigError, Interrupted, TunerError, first_line
+from tuner.keys import BUDGET_ATTR
 from tuner.storage import StudyLock, scrub
 
 if TYPE_CHECKING:
-    from tuner.config import StudyConfig
-    from tuner.runner import RunResult
+    from tuner.config.schema import StudyConfig
+    from tuner.studies import RunResult
 
-_logger = logging.getLogger("tuner.workers")
+_logger = logging.getLogger("tuner.run.local")
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
-#: Study user attribute holding the budget: the total of finished trials the study should hold.
-BUDGET_ATTR = "tuner_trials"
 #: Trial user attribute naming the worker (host:pid) that ran the trial.
 WORKER_ATTR = "worker"
 #: Seconds a stopping worker gets to record its trial before it is killed.
@@ -315,7 +314,7 @@ def visible_gpus() -> list[str]:
         return [d.strip() for d in listed.split(",") if d.strip() and d.strip() != "-1"]
     if not any(Path("/dev").glob("nvidia[0-9]*")):
         return []  # no NVIDIA device: do not pay for importing TensorFlow to learn that
-    from tuner._keras import load_keras
+    from tuner.ml.backend import load_keras
 
     load_keras()
     import tensorflow as tf
@@ -348,7 +347,7 @@ def _worker_main(spec: _WorkerSpec, errors: Any) -> None:
     signal.signal(signal.SIGINT, early)
     signal.signal(signal.SIGTERM, early)
     try:
-        from tuner._keras import load_keras
+        from tuner.ml.backend import load_keras
 
         load_keras()
         import tensorflow as tf
@@ -356,7 +355,7 @@ def _worker_main(spec: _WorkerSpec, errors: Any) -> None:
         # The environment already says so; the API makes sure, before TensorFlow's first op.
         tf.config.threading.set_intra_op_parallelism_threads(spec.threads)
         tf.config.threading.set_inter_op_parallelism_threads(1)
-        from tuner.runner import join_study
+        from tuner.run.runner import join_study
 
         join_study(spec.study_name, storage=spec.storage, data_dir=spec.data_dir, timeout=spec.timeout, verbose=spec.verbose, worker_index=spec.index)
     except Interrupted as exc:
@@ -394,7 +393,7 @@ def run_workers(
     process, unless ``threads_per_worker`` is given (TensorFlow's threads are fixed once it
     has started, so capping them needs a fresh process).
     """
-    from tuner import runner
+    from tuner.run import runner
 
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ConfigError(f"--workers must be a whole number of processes, at least 1; got {workers!r}")

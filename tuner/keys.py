@@ -1,0 +1,37 @@
+"""Names under which tuner stores things on Optuna studies and trials.
+
+Every study or trial user attribute that tuner writes or reads is named here once, so that a
+reader (the CLI, the report, the dashboard, a worker on another machine) and the writer agree.
+"""
+
+from __future__ import annotations
+
+# --------------------------------------------------------------------------- study attributes
+
+#: The study's settings when it was created (data, objective, space, training, search).
+CONFIG_ATTR = "tuner_config"
+#: The base seed every trial's own seed derives from.
+SEED_ATTR = "tuner_seed"
+#: The settings of the latest ``tuner run`` (what ``tuner worker`` uses).
+RUN_CONFIG_ATTR = "tuner_run_config"
+#: The budget: the total of finished trials the study should hold.
+BUDGET_ATTR = "tuner_trials"
+
+# --------------------------------------------------------------------------- trial attributes
+
+#: Why a trial failed (diverged, interrupted, ...).
+FAIL_REASON = "fail_reason"
+#: The trial's own seed (re-training from it reproduces the model).
+TRIAL_SEED = "seed"
+#: The worker (host:pid) that ran the trial.
+WORKER = "worker"
+#: Binary tasks: the decision threshold chosen on the validation split.
+THRESHOLD = "threshold"
+N_PARAMS = "n_params"
+EPOCHS_RUN = "epochs_run"
+BEST_EPOCH = "best_epoch"
+TRAIN_SECONDS = "train_seconds"
+#: Every validation metric of the task, for the restored (best-epoch) weights.
+VAL_METRICS = "val_metrics"
+#: Per-epoch training history (loss, metrics, learning rate).
+HISTORY = "history"
