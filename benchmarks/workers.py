@@ -1,7 +1,7 @@
 """Worker scaling: trials per hour with 1 worker × 1 thread, then 2 workers × 1 thread.
 
 Both phases run on one study in one store (a SQLite file in a temporary folder, or
-``--storage URL``), through :func:`tuner.run.local.run_workers`, the code behind
+``--storage URL``), through :func:`tuner.run.runner.run_workers`, the code behind
 ``tuner run --workers K``: phase 1 holds ``--trials`` finished trials, phase 2 raises the
 study's budget by ``2 × --trials`` more. Every worker is a fresh process capped at one
 TensorFlow thread. The trials are made alike (a fixed architecture on scikit-learn's digits,
@@ -91,7 +91,7 @@ def main() -> None:
     C.quiet_runtime()
     import optuna
 
-    from tuner.run.local import run_workers
+    from tuner.run.runner import run_workers
 
     load_before = os.getloadavg()
     C.banner("worker scaling: trials per hour, 1 worker x 1 thread vs 2 workers x 1 thread", trials=args.trials, epochs=args.epochs)

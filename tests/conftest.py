@@ -39,6 +39,21 @@ def make_study(tmp_path: Path):
     return make
 
 
+#: The Keras backends the core tests run on. Keras fixes its backend once per process, so this
+#: process stays on TensorFlow and a test on another backend runs ``tuner`` in a fresh process.
+TEST_BACKENDS = ("tensorflow", "jax")
+
+
+@pytest.fixture(params=TEST_BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """A Keras backend name; skipped where its package is not installed."""
+    import importlib.util
+
+    if importlib.util.find_spec(request.param) is None:
+        pytest.skip(f"the {request.param} package is not installed (pip install 'tuner[{request.param}]')")
+    return request.param
+
+
 @pytest.fixture
 def store(tmp_path: Path) -> str:
     """A SQLite URL in the test's folder."""

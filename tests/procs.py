@@ -12,12 +12,26 @@ from typing import Any, TypeVar
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from tuner.keys import N_PARAMS, WORKER
+
 T = TypeVar("T")
 
 #: Short heartbeats, so that a killed worker's trial is noticed within seconds; no saved models
 #: (these tests are about workers, and every saved model costs time).
 WORKER_ENV = {"TUNER_HEARTBEAT_INTERVAL": "1", "TUNER_GRACE_PERIOD": "3", "TUNER_ARTIFACTS": "off"}
-FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+def echo_threads(study_name: str, **kwargs: Any) -> None:
+    """Stands in for ``join_study`` in a spawned worker: fails, naming the thread settings it has.
+
+    NumPy is loaded by now (TensorFlow imports it); its BLAS read the environment then.
+    """
+    from threadpoolctl import threadpool_info
+
+    from tuner.errors import TunerError
+
+    blas = sorted({info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"})
+    raise TunerError(f"{study_name}: OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}, BLAS threads {blas}")
 
 
 def start(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
@@ -69,8 +83,8 @@ def running_trial(storage: str, name: str, pid: int | None = None) -> FrozenTria
     """A RUNNING trial that is training (all its parameters drawn: its model size is recorded),
     optionally of process ``pid``."""
     for t in trials(storage, name):
-        worker = t.user_attrs.get("worker")
-        if t.state == TrialState.RUNNING and worker and "n_params" in t.user_attrs and (pid is None or worker.endswith(f":{pid}")):
+        worker = t.user_attrs.get(WORKER)
+        if t.state == TrialState.RUNNING and worker and N_PARAMS in t.user_attrs and (pid is None or worker.endswith(f":{pid}")):
             return t
     return None
 

@@ -142,6 +142,9 @@ def test_show_unknown_stored_study(store: str, make_study) -> None:
 
 
 def test_studies_on_an_empty_store(store: str) -> None:
+    from tuner.storage import open_storage
+
+    open_storage(store)  # an existing, empty store (read-only commands never create one)
     result = invoke("studies", "--storage", store)
     assert result.exit_code == 0 and "No studies in the store yet" in result.output
 

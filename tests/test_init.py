@@ -12,8 +12,9 @@ from click.testing import CliRunner
 
 from tuner.cli import cli
 from tuner.config.parse import load_config
-from tuner.errors import ConfigError
+from tuner.errors import ConfigError, DataWarning
 from tuner.init_study import init_study
+from tuner.keys import WORKER
 
 
 def _invoke(*args: str):
@@ -169,3 +170,100 @@ def test_init_run_report_predict_on_raw_rows(tmp_path: Path, store: str) -> None
     assert short.exit_code == 1
     assert short.output == "Error: input short.csv lacks the columns 'bmi', 'smoker', 'city' that the model needs; it needs: age, bmi, smoker, city\n"
     assert not Path("y.csv").exists()
+
+
+# --------------------------------------------------------------------------- real tables
+
+
+def _real_table(rows: int = 699, seed: int = 0):
+    """A table like the ones users bring: an ``Id`` repeated on a few rows, a constant column,
+    and a multiclass target with two classes of 10 and 13 rows."""
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    ids = np.concatenate([np.arange(1, 646), rng.choice(np.arange(1, 646), rows - 645, replace=False)])
+    sizes = {"a": 400, "b": rows - 400 - 30 - 10 - 13, "c": 30, "d": 10, "e": 13}
+    kind = np.repeat(list(sizes), list(sizes.values()))
+    rng.shuffle(ids)
+    rng.shuffle(kind)
+    return pd.DataFrame(
+        {
+            "Id": ids,
+            "size": rng.integers(1, 11, rows),
+            "visits": rng.integers(0, 2_000, rows),  # nearly all distinct, but not named like an id
+            "flag": 0,
+            "shape": rng.choice(["round", "flat"], rows),
+            "kind": kind,
+        }
+    )
+
+
+def test_init_ignores_a_repeated_id_and_a_constant_column_with_warnings(tmp_path: Path) -> None:
+    frame = _real_table()
+    assert frame["Id"].nunique() == 645
+    td.write(frame, tmp_path / "cells.csv")
+    result = CliRunner().invoke(cli, ["init", "--csv", "cells.csv", "--target", "kind"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert "Warning: column 'Id' is named like an identifier and holds 645 distinct integers in 699 rows; ignored (list it under numeric to use it)" in lines
+    assert "Warning: column 'flag' holds the same value ('0') in every row, nothing to learn from; ignored (list it under numeric or categorical to use it)" in lines
+    text = Path("studies/cells.toml").read_text()
+    assert '"Id",    # is named like an identifier and holds 645 distinct integers in 699 rows' in text
+    assert '"flag",  # holds the same value (\'0\') in every row, nothing to learn from' in text
+    cfg = load_config("studies/cells.toml")
+    assert cfg.data.ignore == ("Id", "flag")
+    assert cfg.data.numeric == ("size", "visits") and cfg.data.categorical == ("shape",)
+
+
+def test_init_warns_about_classes_too_small_to_validate_or_test_on(tmp_path: Path) -> None:
+    td.write(_real_table(), tmp_path / "cells.csv")
+    result = CliRunner().invoke(cli, ["init", "--csv", "cells.csv", "--target", "kind"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert "Warning: class 'd' of target 'kind' has only 10 rows (about 2 in the validation split and 2 in the test split): too few to validate or test on; collect more rows of it, or merge it with a similar class" in lines
+    assert "Warning: class 'e' of target 'kind' has only 13 rows (about 3 in the validation split and 3 in the test split): too few to validate or test on; collect more rows of it, or merge it with a similar class" in lines
+    assert not any("class 'c'" in line for line in lines)  # 30 rows
+    text = Path("studies/cells.toml").read_text()
+    assert '# Classes with fewer than 20 rows: "d" (10 rows), "e" (13 rows). About 20 % of a class\'s rows\n' in text
+    assert "# land in the validation split and 20 % in the test split: too few to validate or test on.\n" in text
+    assert 'target = "kind"  # multiclass: a (400, 57.2 %), b (246, 35.2 %), c (30, 4.3 %), d (10, 1.4 %), e (13, 1.9 %)' in text
+    assert load_config("studies/cells.toml").data.target == "kind"  # the comments keep it loadable
+
+
+def test_init_shows_tiny_shares_with_enough_digits(tmp_path: Path) -> None:
+    import pandas as pd
+
+    rows = 12_000
+    rng = np.random.default_rng(0)
+    label = np.zeros(rows, dtype=int)
+    label[rng.choice(rows, 10, replace=False)] = 1
+    td.write(pd.DataFrame({"x": rng.normal(size=rows).round(3), "y": label}), tmp_path / "rare.csv")
+    with pytest.warns(DataWarning, match="class '1' of target 'y' has only 10 rows"):
+        result = init_study("rare.csv", "y")
+    assert 'target = "y"  # binary: 0 (11,990, > 99.9 %), 1 (10, < 0.1 %)' in result.path.read_text()
+    assert any("class '1'" in w for w in result.warnings)
+
+
+@pytest.mark.slow
+def test_the_readme_csv_workflow_with_four_workers(tmp_path: Path, store: str) -> None:
+    """`tuner init` → `tuner run --workers 4` → `tuner report` → `tuner predict`, the study file
+    as written, on a table with an id, a constant column, categories and gaps."""
+    import pandas as pd
+
+    frame = td.patients(rows=600, positive_rate=0.2)
+    frame["unit"] = "ward-3"
+    td.write(frame, tmp_path / "data" / "patients.csv")
+    assert _invoke("init", "--csv", "data/patients.csv", "--target", "stroke").exit_code == 0
+    run = _invoke("run", "--study", "patients", "--trials", "8", "--epochs", "5", "--workers", "4", "--storage", store, "--quiet")
+    assert run.exit_code == 0, run.output
+    study = optuna.load_study(study_name="patients", storage=store)
+    finished = [t for t in study.trials if t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)]
+    assert len(finished) == 8
+    assert len({t.user_attrs.get(WORKER) for t in finished}) >= 2  # the work was shared
+    report = _invoke("report", "--study", "patients", "--storage", store)
+    assert report.exit_code == 0, report.output
+    frame.drop(columns=["stroke"]).head(50).to_csv("new.csv", index=False)
+    scored = _invoke("predict", "--study", "patients", "--storage", store, "--input", "new.csv", "--output", "scored.csv")
+    assert scored.exit_code == 0, scored.output
+    out = pd.read_csv("scored.csv")
+    assert list(out.columns) == ["prediction", "probability_0", "probability_1"] and len(out) == 50

@@ -11,10 +11,12 @@ import optuna
 import pytest
 from click.testing import CliRunner
 from optuna.trial import TrialState
-from procs import FINISHED, WORKER_ENV, counts, finish, running_trial, start, trials, wait_for
+from procs import WORKER_ENV, counts, finish, running_trial, start, trials, wait_for
 
 from tuner.cli import cli
+from tuner.keys import TRIAL_SEED, WORKER
 from tuner.storage import StudyLock, open_storage
+from tuner.studies import FINISHED
 
 pytestmark = pytest.mark.postgres
 
@@ -60,7 +62,8 @@ def test_plain_postgresql_urls_use_psycopg_and_the_store_works(pg_url: str) -> N
 
 def test_the_study_lock_excludes_other_holders(pg_url: str) -> None:
     storage = open_storage(pg_url)
-    study_id = optuna.create_study(study_name="s", storage=storage)._study_id
+    optuna.create_study(study_name="s", storage=storage)
+    study_id = storage.get_study_id_from_name("s")
     other = open_storage(pg_url)  # a second engine: another worker's connections
     first = StudyLock(storage, study_id)
     first.acquire()
@@ -92,8 +95,8 @@ def test_two_workers_finish_exactly_the_budget(make_study, pg_url: str) -> None:
     assert sum(t.state in FINISHED for t in done) == 6
     assert all(t.state in FINISHED for t in done), [(t.number, t.state.name) for t in done]
     assert sorted(t.number for t in done) == list(range(len(done))), "trial numbers are unique and gap-free"
-    assert len({t.user_attrs["worker"] for t in done}) == 2
-    assert len({t.user_attrs["seed"] for t in done}) == 6
+    assert len({t.user_attrs[WORKER] for t in done}) == 2
+    assert len({t.user_attrs[TRIAL_SEED] for t in done}) == 6
 
 
 def test_a_worker_killed_mid_trial_is_recovered_to_exactly_the_budget(make_study, pg_url: str) -> None:
@@ -105,7 +108,7 @@ def test_a_worker_killed_mid_trial_is_recovered_to_exactly_the_budget(make_study
     second = start("worker", "--study", "crash", "--storage", pg_url, "--quiet")
     procs = {first.pid: first, second.pid: second}
     victim = wait_for(lambda: running_trial(pg_url, "crash"), timeout=180, what="a worker to train a trial")
-    owner = procs[int(victim.user_attrs["worker"].rsplit(":", 1)[1])]
+    owner = procs[int(victim.user_attrs[WORKER].rsplit(":", 1)[1])]
     survivor = second if owner is first else first
     os.kill(owner.pid, signal.SIGKILL)
     killed_at = time.monotonic()
@@ -134,6 +137,6 @@ def test_a_worker_killed_mid_trial_is_recovered_to_exactly_the_budget(make_study
     rerun = reruns[0]
     assert rerun.state in FINISHED, rerun.state
     assert rerun.params == killed.params == victim.params
-    assert rerun.user_attrs["seed"] == killed.user_attrs["seed"]
-    assert rerun.user_attrs["worker"].endswith(f":{survivor.pid}")
+    assert rerun.user_attrs[TRIAL_SEED] == killed.user_attrs[TRIAL_SEED]
+    assert rerun.user_attrs[WORKER].endswith(f":{survivor.pid}")
     assert len({t.number for t in done}) == len(done)

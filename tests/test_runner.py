@@ -9,6 +9,16 @@ from optuna.trial import TrialState
 from tuner.config.parse import load_config, with_overrides
 from tuner.data.datasets import load_splits
 from tuner.errors import ConfigError, TunerError
+from tuner.keys import (
+    BEST_EPOCH,
+    EPOCHS_RUN,
+    FAIL_REASON,
+    HISTORY,
+    N_PARAMS,
+    TRAIN_SECONDS,
+    TRIAL_SEED,
+    VAL_METRICS,
+)
 from tuner.ml.training import train
 from tuner.run.runner import run_study
 
@@ -29,7 +39,7 @@ def test_run_then_resume_reaches_exactly_the_budget(make_study, store: str) -> N
         assert {"n_layers", "units_0", "dropout", "activation", "learning_rate", "batch_size", "optimizer"} <= set(t.params)
         assert len([k for k in t.params if k.startswith("units_")]) == t.params["n_layers"]
         assert t.intermediate_values, "the validation metric is reported every epoch"
-        assert {"seed", "n_params", "epochs_run", "train_seconds"} <= set(t.user_attrs)
+        assert {TRIAL_SEED, N_PARAMS, EPOCHS_RUN, TRAIN_SECONDS} <= set(t.user_attrs)
     second = run_study(path, storage=store, trials=5)
     assert second.n_finished == 5 and second.trials_run == 2
     again = run_study(path, storage=store, trials=5)
@@ -42,11 +52,11 @@ def test_completed_trials_record_consistent_metrics(make_study, store: str) -> N
         if t.state != TrialState.COMPLETE:
             continue
         attrs = t.user_attrs
-        assert attrs["val_metrics"]["accuracy"] == pytest.approx(t.value)  # best-epoch weights restored
+        assert attrs[VAL_METRICS]["accuracy"] == pytest.approx(t.value)  # best-epoch weights restored
         assert t.value == max(t.intermediate_values.values())
-        assert attrs["epochs_run"] == len(t.intermediate_values) == len(attrs["history"]["loss"])
-        assert 0 <= attrs["best_epoch"] < attrs["epochs_run"]
-        assert attrs["n_params"] > 0
+        assert attrs[EPOCHS_RUN] == len(t.intermediate_values) == len(attrs[HISTORY]["loss"])
+        assert 0 <= attrs[BEST_EPOCH] < attrs[EPOCHS_RUN]
+        assert attrs[N_PARAMS] > 0
 
 
 def test_a_study_built_to_prune_prunes(make_study, store: str) -> None:
@@ -68,7 +78,7 @@ def test_a_study_built_to_prune_prunes(make_study, store: str) -> None:
     assert pruned, "a study built to prune should prune at least one trial"
     for t in pruned:
         assert len(t.intermediate_values) < 4
-        assert t.user_attrs["epochs_run"] == len(t.intermediate_values)
+        assert t.user_attrs[EPOCHS_RUN] == len(t.intermediate_values)
 
 
 def test_diverging_trials_fail_with_a_reason_and_the_study_goes_on(make_study, store: str) -> None:
@@ -80,7 +90,7 @@ def test_diverging_trials_fail_with_a_reason_and_the_study_goes_on(make_study, s
         run_study(path, storage=store, max_failures=3)
     trials = _trials(store)
     assert [t.state for t in trials] == [TrialState.FAIL] * 3  # it kept going after the first failure
-    assert all("non-finite" in t.user_attrs["fail_reason"] or "nan" in t.user_attrs["fail_reason"] for t in trials)
+    assert all("non-finite" in t.user_attrs[FAIL_REASON] or "nan" in t.user_attrs[FAIL_REASON] for t in trials)
 
 
 @pytest.mark.parametrize("sampler", ["tpe", "random", "cmaes"])
@@ -119,7 +129,7 @@ def test_best_trial_retrains_to_its_recorded_value_from_its_seed(make_study, sto
     result = run_study(path, storage=store)
     best = optuna.load_study(study_name="tiny", storage=store).best_trial
     config = load_config(path)
-    again = train(best.params, load_splits(config.data), with_overrides(config, max_epochs=3), seed=best.user_attrs["seed"])
+    again = train(best.params, load_splits(config.data), with_overrides(config, max_epochs=3), seed=best.user_attrs[TRIAL_SEED])
     # 120 validation rows: allow one row of difference for floating-point reordering across runs
     assert again.best_value == pytest.approx(result.best_value, abs=1 / 120 + 1e-9)
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import optuna
 
 from tuner.config.schema import FloatRange, IntRange, SearchSpace
-from tuner.search.space import layer_widths, suggest_params
+from tuner.ml.model import layer_widths
+from tuner.search.space import suggest_params
 
 SPACE = SearchSpace(
     n_layers=IntRange(1, 4),

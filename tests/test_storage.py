@@ -40,7 +40,7 @@ def test_sqlite_store_uses_wal_heartbeats_and_retries(store: str, tmp_path, monk
     assert storage.heartbeat_interval == 2 and storage.grace_period is None  # Optuna: 2 x interval
     retry = storage.get_heartbeat_stale_trial_callback()
     assert isinstance(retry, optuna.storages.RetryHeartbeatStaleTrialCallback)
-    assert retry._max_retry == MAX_RETRY
+    assert retry._max_retry == MAX_RETRY  # Optuna has no public accessor for it
     custom = open_storage(store, heartbeat_interval=5, grace_period=7)
     assert (custom.heartbeat_interval, custom.grace_period) == (5, 7)
 
@@ -102,7 +102,8 @@ def test_a_silent_database_times_out_with_a_clear_error(monkeypatch: pytest.Monk
 
 def test_the_sqlite_study_lock_excludes_other_holders(store: str) -> None:
     storage = open_storage(store)
-    study_id = optuna.create_study(study_name="s", storage=storage)._study_id
+    optuna.create_study(study_name="s", storage=storage)
+    study_id = storage.get_study_id_from_name("s")
     got_it = threading.Event()
 
     def contend() -> None:

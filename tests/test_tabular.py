@@ -13,9 +13,11 @@ import tabular_data as td
 from tuner.config.parse import config_from_dict, load_config
 from tuner.config.schema import StudyConfig
 from tuner.data.datasets import load_splits
-from tuner.data.tables import fit_schema, load_table, predict_table, read_csv
+from tuner.data.table_schema import fit_schema
+from tuner.data.tables import load_table, read_csv
 from tuner.errors import ConfigError, DatasetError, DataWarning
 from tuner.ml.training import predict, train
+from tuner.predict import predict_table
 from tuner.report.importance import permutation_importance_table
 
 PARAMS = {"n_layers": 1, "units_0": 16, "dropout": 0.0, "activation": "relu", "learning_rate": 1e-2, "batch_size": 32, "optimizer": "adam"}

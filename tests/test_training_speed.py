@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import tuner.ml.backend
 import tuner.ml.model
 import tuner.ml.training
 from tuner.config.parse import load_config
@@ -82,13 +83,13 @@ def test_training_state_exists_before_fit() -> None:
 
 def test_training_leaves_no_gradient_registrations_behind(make_study) -> None:
     """TensorFlow's gradient registry must not keep each trial's traced graph alive."""
-    registry = tuner.ml.training._gradient_registry()
+    registry = tuner.ml.backend._gradient_registry()
     if registry is None:
         pytest.skip("this TensorFlow keeps its gradient registry elsewhere")
     config = load_config(make_study(epochs=1))
     splits = load_splits(config.data)
     before = set(registry)
-    with tuner.ml.training.forget_traced_gradients():
+    with tuner.ml.backend.forget_traced_gradients():
         registry["CustomGradient-made-inside"] = {}
     train(PARAMS, splits, config, seed=0, max_epochs=1)
     assert not {k for k in set(registry) - before if k.startswith("CustomGradient")}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 
@@ -9,14 +10,17 @@ import optuna
 import pytest
 from click.testing import CliRunner
 from optuna.trial import TrialState
-from procs import FINISHED, WORKER_ENV, counts, finish, running_trial, start, trials, wait_for
+from procs import WORKER_ENV, counts, echo_threads, finish, running_trial, start, trials, wait_for
 
 from tuner.cli import cli
-from tuner.errors import ConfigError, Interrupted
-from tuner.keys import BUDGET_ATTR
-from tuner.run.local import SignalGuard, run_trials, run_workers
-from tuner.run.runner import join_study, run_study
+from tuner.errors import ConfigError, Interrupted, TunerError
+from tuner.keys import BUDGET_ATTR, FAIL_REASON, TRIAL_SEED, WORKER
+from tuner.run.budget import run_trials
+from tuner.run.local import run_local_workers
+from tuner.run.runner import join_study, run_study, run_workers
+from tuner.run.signals import SignalGuard
 from tuner.storage import open_storage
+from tuner.studies import FINISHED
 
 #: Digits for 15 epochs: trials of a few seconds, long enough to interrupt one mid-training.
 SLOW = dict(dataset="digits", epochs=15, pruner="none", space_extra="")
@@ -37,8 +41,8 @@ def _slow_study(make_study, name: str = "slow", trials: int = 50):
 def test_workers_zero_is_refused_before_the_store_is_touched(make_study, store: str, tmp_path) -> None:
     path = make_study()
     result = CliRunner().invoke(cli, ["run", "--study", str(path), "--storage", store, "--workers", "0"])
-    assert result.exit_code == 1
-    assert result.output.strip().splitlines() == ["Error: --workers must be a whole number of processes, at least 1; got 0"]
+    assert result.exit_code == 2  # a click range: refused while parsing the flags
+    assert result.output.strip().splitlines()[-1] == "Error: Invalid value for '--workers': 0 is not in the range 1<=x<=256."
     assert not (tmp_path / "store.db").exists()
     with pytest.raises(ConfigError, match="--workers"):
         run_workers(path, workers=-2, storage=store)
@@ -64,9 +68,9 @@ def test_four_sqlite_workers_finish_exactly_the_budget_without_lock_errors(make_
     done = trials(store, "four")
     assert [t.state for t in done].count(TrialState.RUNNING) == 0
     assert sum(t.state in FINISHED for t in done) == 5
-    assert all(t.state != TrialState.FAIL for t in done), [t.user_attrs.get("fail_reason") for t in done]
+    assert all(t.state != TrialState.FAIL for t in done), [t.user_attrs.get(FAIL_REASON) for t in done]
     assert len({t.number for t in done}) == len(done)
-    assert len({t.user_attrs["worker"] for t in done}) >= 2, "the trials were shared between processes"
+    assert len({t.user_attrs[WORKER] for t in done}) >= 2, "the trials were shared between processes"
     # The budget is stored with the study: a bare worker has nothing left to do...
     again = join_study("four", storage=store)
     assert again.trials_run == 0 and again.n_finished == 5
@@ -89,10 +93,10 @@ def test_sigint_fails_the_running_trial_and_a_rerun_resumes_with_it(make_study, 
     assert counts(store, "slow")["RUNNING"] == 0
     failed = after[victim.number]
     assert failed.state == TrialState.FAIL
-    assert failed.user_attrs["fail_reason"].startswith("interrupted by SIGINT")
+    assert failed.user_attrs[FAIL_REASON].startswith("interrupted by SIGINT")
     queued = [t for t in after.values() if t.state == TrialState.WAITING]
     assert len(queued) == 1 and queued[0].params == failed.params == victim.params
-    assert "fail_reason" not in queued[0].user_attrs
+    assert FAIL_REASON not in queued[0].user_attrs
 
     # Re-running resumes: the queued trial runs first, with the interrupted trial's parameters and seed.
     result = run_study(path, storage=store, trials=1)
@@ -101,7 +105,7 @@ def test_sigint_fails_the_running_trial_and_a_rerun_resumes_with_it(make_study, 
     assert len(rerun) == 1
     assert rerun[0].params == victim.params
     assert rerun[0].system_attrs["failed_trial"] == victim.number
-    assert rerun[0].user_attrs["seed"] == failed.user_attrs["seed"]
+    assert rerun[0].user_attrs[TRIAL_SEED] == failed.user_attrs[TRIAL_SEED]
     assert counts(store, "slow")["WAITING"] == 0
 
 
@@ -118,7 +122,7 @@ def test_sigterm_stops_every_local_worker_and_leaves_nothing_running(make_study,
     assert c["FAIL"] >= 1 and 1 <= c["WAITING"] <= c["FAIL"]
     failed = [t for t in trials(store, "term") if t.state == TrialState.FAIL]
     for t in failed:
-        assert t.user_attrs["fail_reason"].startswith("interrupted by SIGTERM")
+        assert t.user_attrs[FAIL_REASON].startswith("interrupted by SIGTERM")
     for t in trials(store, "term"):
         if t.state == TrialState.WAITING:  # queued again with an interrupted trial's parameters
             assert any(t.params == f.params for f in failed)
@@ -168,3 +172,27 @@ def test_a_trial_taken_over_after_missed_heartbeats_is_dropped_and_rerun(store: 
     assert retry.state == TrialState.COMPLETE and retry.params == first.params
     assert retry.system_attrs["failed_trial"] == first.number
     assert calls == [0, 1]
+
+
+def test_the_loop_stops_at_the_failure_limit(store: str) -> None:
+    storage = open_storage(store)
+    study = optuna.create_study(study_name="nan", storage=storage)
+
+    def diverges(trial: optuna.Trial) -> float:
+        trial.suggest_float("x", 0.0, 1.0)
+        return float("nan")  # Optuna records the trial as failed
+
+    message = r"^2 trials failed in this run \(training diverged\); narrow the learning-rate range or check the data$"
+    with SignalGuard() as guard, pytest.raises(TunerError, match=message):
+        run_trials(study, diverges, storage=storage, default_budget=5, guard=guard, max_failures=2)
+    assert [t.state for t in study.get_trials()] == [TrialState.FAIL] * 2
+
+
+def test_a_local_worker_sets_its_threads_and_this_process_keeps_its_environment(store: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OMP_NUM_THREADS", "7")
+    before = dict(os.environ)
+    study = optuna.create_study(study_name="probe", storage=store)
+    with pytest.raises(TunerError) as caught:  # the stand-in fails on purpose, saying what it saw
+        run_local_workers(study, join=echo_threads, workers=1, storage_url=store, data_dir=None, timeout=None, verbose=False, threads_per_worker=1, callbacks=(), poll=0.1)
+    assert str(caught.value) == "probe: OMP_NUM_THREADS=1, BLAS threads [1]"
+    assert dict(os.environ) == before

@@ -11,7 +11,8 @@ import importlib
 import os as _os
 from typing import TYPE_CHECKING, Any
 
-# Quiet TensorFlow's start-up log and pin the Keras backend before anything imports them.
+# Quiet TensorFlow's start-up log; the Keras backend defaults to TensorFlow, and a KERAS_BACKEND
+# set by the user is kept (tuner.ml.backend chooses it before Keras is imported).
 _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 _os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
@@ -35,13 +36,13 @@ _EXPORTS = {
     "permutation_importance_table": "tuner.report.importance",
     "init_study": "tuner.init_study",
     "predict_file": "tuner.predict",
-    "predict_table": "tuner.data.tables",
+    "predict_table": "tuner.predict",
     "ReportResult": "tuner.report.build",
     "build_report": "tuner.report.build",
     "RunResult": "tuner.studies",
     "join_study": "tuner.run.runner",
     "run_study": "tuner.run.runner",
-    "run_workers": "tuner.run.local",
+    "run_workers": "tuner.run.runner",
 }
 
 __all__ = [
@@ -88,7 +89,6 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:
     from tuner.config.parse import load_config, resolve_study
     from tuner.config.schema import StudyConfig
-    from tuner.data.tables import predict_table
     from tuner.errors import (
         ConfigError,
         DatasetError,
@@ -102,9 +102,8 @@ if TYPE_CHECKING:
         TunerError,
     )
     from tuner.init_study import init_study
-    from tuner.predict import predict_file
+    from tuner.predict import predict_file, predict_table
     from tuner.report.build import ReportResult, build_report
     from tuner.report.importance import permutation_importance_table
-    from tuner.run.local import run_workers
-    from tuner.run.runner import join_study, run_study
+    from tuner.run.runner import join_study, run_study, run_workers
     from tuner.studies import RunResult

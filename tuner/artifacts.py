@@ -34,12 +34,13 @@ from optuna.artifacts.exceptions import ArtifactNotFound
 
 from tuner.errors import TunerError, first_line
 from tuner.ml.backend import load_keras
+from tuner.ml.table_layers import attach_vocabularies, vocabularies
 
 if TYPE_CHECKING:
     import keras
 
     from tuner.config.schema import StudyConfig
-    from tuner.data.datasets import Splits
+    from tuner.data.splits import Splits
     from tuner.ml.training import TrainResult
 
 ARTIFACTS_ENV = "TUNER_ARTIFACTS"
@@ -63,6 +64,9 @@ class ModelInfo:
     value: float | None = None
     threshold: float | None = None  # binary: P(positive) at or above it is the positive class
     extra: dict[str, Any] = field(default_factory=dict)
+    #: CSV tables: column → training vocabulary; category ``vocabulary[i]`` has id ``i + 1``
+    #: (0: unknown or missing), which a model built on JAX or PyTorch takes instead of strings.
+    vocabularies: dict[str, list[str]] = field(default_factory=dict)
 
     @classmethod
     def for_trial(cls, splits: Splits, config: StudyConfig, trial_number: int | None, value: float | None, threshold: float | None = None) -> ModelInfo:
@@ -76,6 +80,7 @@ class ModelInfo:
             metric=config.objective.metric,
             value=value,
             threshold=threshold if splits.task == "binary" else None,
+            vocabularies=vocabularies(splits.table) if splits.table is not None else {},
         )
 
     @classmethod
@@ -92,7 +97,10 @@ class ModelInfo:
         return cls("regression", n_features)
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2)
+        data = asdict(self)
+        if not data["vocabularies"]:
+            data.pop("vocabularies")
+        return json.dumps(data, indent=2)
 
     @classmethod
     def from_json(cls, text: str) -> ModelInfo:
@@ -132,9 +140,22 @@ def load_model(path: str | os.PathLike[str], *, error: type[TunerError] = TunerE
         raise error(f"model file {path} is not a Keras 3 .keras file (not a zip archive); pass the {MODEL_FILE} written by tuner report")
     keras = load_keras()
     try:
-        return keras.saving.load_model(os.fspath(path), compile=False, safe_mode=True)
+        model = keras.saving.load_model(os.fspath(path), compile=False, safe_mode=True)
     except Exception as exc:  # zip, JSON, HDF5 or deserialization errors all mean "not a usable model"
         raise error(f"model file {path} cannot be loaded in Keras' safe mode: {first_line(exc)}") from None
+    _attach_saved_vocabularies(model, path)
+    return model
+
+
+def _attach_saved_vocabularies(model: keras.Model, path: Path) -> None:
+    """A table model's category vocabularies, from the ``model.json`` beside it (if any)."""
+    sidecar = info_path(path)
+    try:
+        saved = json.loads(sidecar.read_text(encoding="utf-8")).get("vocabularies") if sidecar.is_file() else None
+    except (ValueError, OSError, AttributeError):
+        saved = None
+    if isinstance(saved, dict):
+        attach_vocabularies(model, saved)
 
 
 def load_info(model_path: str | os.PathLike[str], model: keras.Model) -> ModelInfo:
@@ -187,8 +208,10 @@ def artifact_store(folder: Path) -> FileSystemArtifactStore:
 class SaveTrialModel:
     """An ``after_train`` hook: uploads each completed trial's model and ``model.json``.
 
-    A model that cannot be written (disk full, folder removed) only warns: the trial stands, and
-    a report re-trains it from its seed.
+    Only the models of the best ``keep`` completed trials are kept (``[search] keep_models``;
+    0 keeps all): a trial outside them saves none, and one that enters them deletes the model
+    of the trial it displaces. A model that cannot be written (disk full, folder removed) only
+    warns: the trial stands, and a report re-trains it from its seed.
     """
 
     def __init__(self, folder: Path, splits: Splits, config: StudyConfig):
@@ -196,8 +219,12 @@ class SaveTrialModel:
         self.store = artifact_store(folder)
         self.splits = splits
         self.config = config
+        self.keep = getattr(config.search, "keep_models", 0)
 
     def __call__(self, trial: optuna.Trial, result: TrainResult) -> None:
+        kept = kept_trials(trial.study, self.keep, (trial.number, result.best_value)) if self.keep else None
+        if kept is not None and trial.number not in kept:
+            return  # not among the best: a report re-trains it from its seed if asked
         info = ModelInfo.for_trial(self.splits, self.config, trial.number, result.best_value, getattr(result, "threshold", None))
         try:
             with tempfile.TemporaryDirectory(prefix="tuner-model-") as tmp:
@@ -206,6 +233,41 @@ class SaveTrialModel:
                     upload_artifact(artifact_store=self.store, file_path=os.fspath(path), study_or_trial=trial)
         except OSError as exc:
             warnings.warn(f"could not save the model of trial {trial.number} to {self.folder} ({exc}); a report will re-train it", RuntimeWarning, stacklevel=2)
+        if kept is not None:
+            drop_models(trial.study, self.store, keep=kept | {trial.number})
+
+
+def kept_trials(study: optuna.Study, keep: int, current: tuple[int, float] | None = None) -> set[int]:
+    """The trials whose models are kept: the ``keep`` best completed ones by the first objective
+    (``current``: a trial about to complete, as (number, value)), and a Pareto front's trials."""
+    ranked = [(t.number, t.values[0]) for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))]
+    if current is not None:
+        ranked.append(current)
+    sign = -1.0 if study.directions[0] == optuna.study.StudyDirection.MAXIMIZE else 1.0
+    ranked.sort(key=lambda nv: (sign * nv[1] if np.isfinite(nv[1]) else np.inf, nv[0]))
+    kept = {n for n, _ in ranked[:keep]}
+    if len(study.directions) > 1:  # [objective] size_objective: the front's smaller models too
+        kept |= {t.number for t in study.best_trials}
+    return kept
+
+
+def drop_models(study: optuna.Study, store: FileSystemArtifactStore, *, keep: set[int]) -> int:
+    """Delete the saved files of finished trials not in ``keep``; how many files were deleted.
+
+    Optuna keeps each artifact's record on its trial; a report finds the file gone and
+    re-trains the trial from its seed.
+    """
+    removed = 0
+    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL)):
+        if trial.number in keep:
+            continue
+        for meta in get_all_artifact_meta(trial):
+            try:
+                store.remove(meta.artifact_id)
+                removed += 1
+            except (ArtifactNotFound, OSError):
+                pass  # deleted before (here or by another worker)
+    return removed
 
 
 def model_artifact_hook(storage_url: str, splits: Splits, config: StudyConfig, artifacts: str | os.PathLike[str] | None = None) -> SaveTrialModel | None:

@@ -18,7 +18,8 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from tuner import artifacts as art
 from tuner.errors import TunerError
-from tuner.storage import mask_url, open_storage, resolve_storage_url
+from tuner.storage import mask_url, open_existing_storage, resolve_storage_url
+from tuner.studies import open_study
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
@@ -45,7 +46,7 @@ class Dashboard:
     storage: str  # masked
     artifacts: Path | None
     study_id: int | None = None
-    _thread: threading.Thread | None = field(default=None, repr=False)
+    _thread: threading.Thread | None = field(default=None, repr=False)  # set by start(); joined by shutdown()
 
     @property
     def port(self) -> int:
@@ -77,15 +78,14 @@ def make_dashboard(storage: str | None = None, *, study: str | None = None, host
     """
     import optuna_dashboard
 
-    url_text = resolve_storage_url(storage)
-    rdb = open_storage(url_text)
     study_id = None
-    if study is not None:
-        from tuner.studies import load_existing_study, study_name_for
-
-        name = study_name_for(study)
-        load_existing_study(name, rdb)
-        study_id = rdb.get_study_id_from_name(name)
+    if study is not None:  # it must exist: the URL opens its page
+        opened = open_study(study, storage)
+        rdb, url_text = opened.storage, opened.url
+        study_id = rdb.get_study_id_from_name(opened.study.study_name)
+    else:
+        url_text = resolve_storage_url(storage)
+        rdb = open_existing_storage(url_text)
     folder = art.resolve_artifacts_dir(url_text, artifacts)
     store = art.artifact_store(folder) if folder is not None and folder.is_dir() else None
     app = optuna_dashboard.wsgi(rdb, artifact_store=store)

@@ -12,6 +12,7 @@ import json
 import os
 import re
 import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +20,8 @@ import numpy as np
 
 from tuner.config.schema import TrainingConfig
 from tuner.data.tables import Table, load_table
-from tuner.errors import ConfigError, DatasetError
+from tuner.errors import ConfigError, DatasetError, DataWarning
+from tuner.formatting import format_number
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -30,6 +32,11 @@ else:  # pragma: no cover
 IMBALANCED_SHARE = 0.2
 #: A multiclass target whose smallest class is below this fraction of the largest is imbalanced.
 IMBALANCED_RATIO = 0.5
+#: A class with fewer rows than this is too small to validate or test on (a warning says so).
+MIN_CLASS_ROWS = 20
+#: The split fractions the written study file uses.
+VALIDATION_FRACTION = 0.2
+TEST_FRACTION = 0.2
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
@@ -43,6 +50,9 @@ class InitResult:
     metric: str
     class_weight: str | None
     notes: tuple[str, ...]
+    #: Decisions the user should check (columns ignored, classes too small), also issued as
+    #: :class:`~tuner.errors.DataWarning`.
+    warnings: tuple[str, ...] = ()
 
     @property
     def counts(self) -> dict[str, int]:
@@ -82,7 +92,10 @@ def init_study(csv: str | os.PathLike[str], target: str, *, name: str | None = N
             fh.write(text)
     except FileExistsError:
         raise ConfigError(f"{path} already exists; tuner init never overwrites a study file — choose another --name or --out, or delete {path}") from None
-    return InitResult(path, name, table, metric, class_weight, table.notes + tuple(_notes(table, positive)))
+    cautions = (*table.notes, *(warning for _, warning in _small_classes(table)))
+    for caution in cautions:
+        warnings.warn(caution, DataWarning, stacklevel=2)
+    return InitResult(path, name, table, metric, class_weight, tuple(_notes(table, positive)), cautions)
 
 
 def _name_from(csv: Path) -> str:
@@ -113,11 +126,40 @@ def _objective_choice(table: Table) -> tuple[str, str | None, str | None]:
     return "accuracy", None, None
 
 
+def _small_classes(table: Table) -> list[tuple[str, str]]:
+    """(class, warning) for each class with fewer than :data:`MIN_CLASS_ROWS` rows."""
+    out = []
+    for name, count in zip(table.class_names, table.class_counts(), strict=True):
+        if count < MIN_CLASS_ROWS:
+            held = f"about {round(count * VALIDATION_FRACTION)} in the validation split and {round(count * TEST_FRACTION)} in the test split"
+            out.append((name, f"class '{name}' of target '{table.target}' has only {_rows(count)} ({held}): too few to validate or test on; collect more rows of it, or merge it with a similar class"))
+    return out
+
+
+def _rows(n: int) -> str:
+    return f"{n:,} row{'s' if n != 1 else ''}"
+
+
+def _share(count: int, total: int) -> str:
+    """``count`` as a percentage of ``total``, with enough digits that a small share is not "0.0 %"."""
+    if total <= 0 or count <= 0:
+        return "0 %"
+    if count >= total:
+        return "100 %"
+    percent = 100 * count / total
+    if percent < 0.1:
+        return "< 0.1 %"
+    if percent > 99.9:
+        return "> 99.9 %"
+    return f"{percent:.1f} %"
+
+
 def _notes(table: Table, positive: str | None) -> list[str]:
     notes = []
-    if positive is not None:
+    small = {name for name, _ in _small_classes(table)}
+    if positive is not None and positive not in small:  # a small class has its own warning
         count = table.class_counts()[table.class_names.index(positive)]
-        in_val = round(count * 0.2)
+        in_val = round(count * VALIDATION_FRACTION)
         if in_val < 10:
             notes.append(f"only about {in_val} rows of class '{positive}' will be in the validation split; validation metrics will be noisy (more rows, or a larger validation_fraction, help)")
     return notes
@@ -140,23 +182,34 @@ def _scale(n_rows: int) -> dict[str, object]:
     return {"units": (16, 256), "batch": [64, 128, 256, 512], "epochs": 30, "patience": 5}
 
 
+#: Tables with fewer rows than this are cross-validated ([data] validation = "kfold", 5 folds).
+#: Below it a 20 % validation split holds under 400 rows, on which one split's score moves
+#: by several points from one split seed to the next, so selecting trials on it is mostly
+#: noise; five folds use every non-test row for validation, at five models per trial, which
+#: for tables this small costs seconds. See README, "Cross-validation".
+KFOLD_BELOW_ROWS = 2_000
+
+
+def _validation_lines(n_rows: int) -> list[str]:
+    """``[data] validation = "kfold"`` for a small table (:data:`KFOLD_BELOW_ROWS`), else nothing."""
+    if n_rows >= KFOLD_BELOW_ROWS:
+        return []
+    return [f'validation = "kfold"  # {n_rows:,} rows: 5 folds of the non-test rows select trials; one small validation split would be noise']
+
+
 def _column_comment(table: Table, name: str) -> str:
     info = next(c for c in table.columns if c.name == name)
-    missing = f"{info.n_missing:,} missing ({100 * info.n_missing / table.n_rows:.1f} %)" if info.n_missing else ""
+    missing = f"{info.n_missing:,} missing ({_share(info.n_missing, table.n_rows)})" if info.n_missing else ""
     if info.kind == "numeric":
         values = table.arrays[name]
         low, high = np.nanmin(values), np.nanmax(values)
-        text = f"{_num(low)} to {_num(high)}"
+        text = f"{format_number(low, digits=6, fixed_range=None)} to {format_number(high, digits=6, fixed_range=None)}"
         return f"{text}; {missing}: filled with the training mean" if missing else text
     if info.kind == "categorical":
         shown = ", ".join(info.top_values[:4]) + (", …" if info.n_distinct > 4 else "")
         text = f"{info.n_distinct} value{'s' if info.n_distinct != 1 else ''}: {shown}"
         return f"{text}; {missing}: the unknown-value slot" if missing else text
     return info.reason
-
-
-def _num(value: float) -> str:
-    return f"{value:.6g}"
 
 
 def _column_list(table: Table, kind: str) -> str:
@@ -172,9 +225,23 @@ def _target_comment(table: Table) -> str:
     if table.task == "regression":
         return f"regression over {table.n_rows:,} rows"
     counts = table.class_counts()
-    parts = [f"{name} ({count:,}, {100 * count / table.n_rows:.1f} %)" for name, count in zip(table.class_names, counts, strict=True)]
+    parts = [f"{name} ({count:,}, {_share(count, table.n_rows)})" for name, count in zip(table.class_names, counts, strict=True)]
     shown = ", ".join(parts[:6]) + (", …" if len(parts) > 6 else "")
     return f"{table.task}: {shown}"
+
+
+def _small_class_comment(table: Table) -> list[str]:
+    """Comment lines above ``target`` naming the classes too small to validate or test on."""
+    small = _small_classes(table)
+    if not small:
+        return []
+    counts = dict(zip(table.class_names, table.class_counts(), strict=True))
+    listed = ", ".join(f"{_q(name)} ({_rows(counts[name])})" for name, _ in small)
+    return [
+        f"# Classes with fewer than {MIN_CLASS_ROWS} rows: {listed}. About {100 * VALIDATION_FRACTION:.0f} % of a class's rows",
+        f"# land in the validation split and {100 * TEST_FRACTION:.0f} % in the test split: too few to validate or test on.",
+        "# Collect more rows of them, or merge each with a similar class.",
+    ]
 
 
 _METRIC_WHY = {
@@ -194,6 +261,7 @@ def render_study(table: Table, name: str, *, csv_ref: str, metric: str, class_we
         "[data]",
         'dataset = "csv"',
         f"path = {_q(csv_ref)}  # relative to this file's folder",
+        *_small_class_comment(table),
         f"target = {_q(table.target)}  # {_target_comment(table)}",
     ]
     if positive_class is not None:
@@ -201,9 +269,10 @@ def render_study(table: Table, name: str, *, csv_ref: str, metric: str, class_we
     if class_weight is not None:
         data.append(f"class_weight = {_q(class_weight)}  # rarer classes weigh more in the loss")
     data += [
-        "validation_fraction = 0.2  # rows that select trials (stratified for classes)",
-        "test_fraction = 0.2  # rows held out for the report",
+        f"validation_fraction = {VALIDATION_FRACTION}  # rows that select trials (stratified for classes)",
+        f"test_fraction = {TEST_FRACTION}  # rows held out for the report",
         "split_seed = 0",
+        *_validation_lines(table.n_rows),
         'missing_indicator = true  # numeric columns with gaps also get a 0/1 "was missing" input',
         _column_list(table, "numeric"),
         _column_list(table, "categorical"),
@@ -248,6 +317,7 @@ def render_study(table: Table, name: str, *, csv_ref: str, metric: str, class_we
         f"patience = {scale['patience']}  # early stopping on the validation metric",
         f"reduce_lr_patience = {TrainingConfig.reduce_lr_patience}  # learning rate x reduce_lr_factor after this many epochs without improvement (0: off)",
         f"reduce_lr_factor = {TrainingConfig.reduce_lr_factor}",
+        'monitor = "auto"  # what both watch: the validation loss below 1,000 validation rows (a flat metric is a poor signal there), else the metric',
         "",
         "[search]",
         "trials = 40",

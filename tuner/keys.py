@@ -8,12 +8,18 @@ from __future__ import annotations
 
 # --------------------------------------------------------------------------- study attributes
 
-#: The study's settings when it was created (data, objective, space, training, search).
+#: The study's effective settings (data, objective, space, training, search), compact; see
+#: :mod:`tuner.config.stored`. Studies stored without :data:`RUN_ATTR` hold their creation
+#: settings here.
 CONFIG_ATTR = "tuner_config"
 #: The base seed every trial's own seed derives from.
 SEED_ATTR = "tuner_seed"
-#: The settings of the latest ``tuner run`` (what ``tuner worker`` uses).
+#: Studies stored without :data:`RUN_ATTR` only: the settings of the latest ``tuner run``.
 RUN_CONFIG_ATTR = "tuner_run_config"
+#: The run-level settings of the latest ``tuner run``: ``{trials, timeout}``.
+RUN_ATTR = "tuner_run"
+#: Settings changed on resume (``--accept-changes``), each with the first trial they apply to.
+CHANGES_ATTR = "tuner_changes"
 #: The budget: the total of finished trials the study should hold.
 BUDGET_ATTR = "tuner_trials"
 
@@ -35,3 +41,9 @@ TRAIN_SECONDS = "train_seconds"
 VAL_METRICS = "val_metrics"
 #: Per-epoch training history (loss, metrics, learning rate).
 HISTORY = "history"
+#: ``[data] validation = "kfold"``: each fold's best validation value, their mean and standard
+#: deviation (the trial's value is the mean), and each fold's best epoch (0-based).
+FOLD_VALUES = "fold_values"
+CV_MEAN = "cv_mean"
+CV_STD = "cv_std"
+FOLD_BEST_EPOCHS = "fold_best_epochs"

@@ -7,7 +7,8 @@ trained on: normalisation is inside the model.
 Output: CSV holds ``prediction`` (the class name, or the value for regression) and, for
 classification, one ``probability_<class>`` column per class. ``.npy`` holds the class indices
 (or predictions) alone; ``.npz`` holds ``label`` and ``probabilities`` (or ``prediction``).
-A model trained on a CSV table reads raw rows by column name.
+A model trained on a CSV table reads raw rows by column name; :func:`predict_table` scores a
+pandas DataFrame of such rows in memory.
 """
 
 from __future__ import annotations
@@ -17,14 +18,19 @@ import os
 import sys
 import tempfile
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from tuner import artifacts as art
-from tuner.errors import PredictError, first_line
+from tuner.errors import DatasetError, PredictError, ReportError, first_line
+
+if TYPE_CHECKING:
+    import keras
+    import pandas as pd
 
 FORMATS = (".csv", ".npy", ".npz")
 #: Array names tried, in order, in an ``.npz`` input that holds several arrays.
@@ -54,19 +60,17 @@ def load_predictor(*, model: str | os.PathLike[str] | None = None, study: str | 
         return keras_model, art.load_info(model, keras_model), os.fspath(model)
 
     from tuner.report.build import default_out, select_trial
-    from tuner.storage import open_storage, resolve_storage_url
-    from tuner.studies import load_existing_study, study_name_for
+    from tuner.studies import open_study
 
-    url = resolve_storage_url(storage)
-    rdb = open_storage(url)
-    study_obj = load_existing_study(study_name_for(study), rdb)
+    opened = open_study(study, storage)
+    study_obj = opened.study
     try:
         best = select_trial(study_obj)
-    except Exception as exc:  # ReportError: no completed trial
+    except ReportError as exc:  # no completed trial
         raise PredictError(str(exc)) from None
-    folder = art.resolve_artifacts_dir(url, artifacts)
+    folder = art.resolve_artifacts_dir(opened.url, artifacts)
     with tempfile.TemporaryDirectory(prefix="tuner-predict-") as tmp:
-        fetched = art.fetch_trial_model(rdb, best, folder, Path(tmp))
+        fetched = art.fetch_trial_model(opened.storage, best, folder, Path(tmp))
         if fetched is None:
             where = f"in {folder}" if folder is not None else "(no artifact folder for this store; set --artifacts or TUNER_ARTIFACTS)"
             report = default_out(study_obj.study_name) / art.MODEL_FILE
@@ -142,11 +146,25 @@ def _read_csv(path: Path, info: art.ModelInfo) -> np.ndarray:
     return values
 
 
-def _read_array(path: Path, fmt: str, key: str | None) -> np.ndarray:
-    with open(path, "rb") as fh:
-        head = fh.read(6)
-    if not head.startswith(_MAGIC[fmt]):
+def check_input(input: str | os.PathLike[str]) -> Path:
+    """The input file, checked before any model is loaded: a known extension, an existing
+    readable file and, for ``.npy``/``.npz``, NumPy's file header."""
+    path = Path(input)
+    fmt = _format_of(path, "input")
+    if not path.is_file():
+        raise PredictError(f"input {path} is not a file; give a {', '.join(FORMATS[:-1])} or {FORMATS[-1]} file" if path.exists() else f"input file {path} does not exist")
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(6)
+    except OSError as exc:
+        raise PredictError(f"input {path} cannot be read: {(exc.strerror or str(exc)).lower()}; check its permissions") from None
+    if fmt in _MAGIC and not head.startswith(_MAGIC[fmt]):
         raise PredictError(f"input {path} does not parse as {fmt}: it lacks the {fmt} file header; write it with numpy.{'save' if fmt == '.npy' else 'savez'}, or give a .csv")
+    return path
+
+
+def _read_array(path: Path, fmt: str, key: str | None) -> np.ndarray:
+    check_input(path)
     try:
         loaded = np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError) as exc:
@@ -235,13 +253,31 @@ def _write(output: Path, fmt: str, outputs: np.ndarray, info: art.ModelInfo, ove
 
 def _read_table_rows(keras_model: Any, path: Path, out_path: Path | None, fmt: str) -> dict[str, np.ndarray]:
     """A model with named column inputs: raw CSV rows, matched to its inputs by column name."""
-    from tuner.data.tables import frame_inputs, model_columns, read_csv
+    from tuner.data.tables import read_csv
+    from tuner.ml.table_layers import frame_inputs, model_columns
 
     if _format_of(path, "input") != ".csv" or fmt != ".csv":
         raise PredictError(f"a model trained on a CSV table reads and writes .csv files with named columns; give --input and --output as .csv (got {path.name} and {out_path.name if out_path else 'standard output'})")
     if not path.is_file():
         raise PredictError(f"input file {path} does not exist")
     return frame_inputs(read_csv(path), model_columns(keras_model), source=f"input {path}")
+
+
+def predict_table(model: keras.Model, frame: pd.DataFrame, *, task: str, class_names: Sequence[str] = (), threshold: float | None = None, source: str = "the input") -> pd.DataFrame:
+    """Score raw rows (a pandas DataFrame) with a table model: ``prediction`` and
+    ``probability_<class>`` columns, indexed as ``frame``.
+
+    A binary model's label uses ``threshold`` (default 0.5) on the positive class's probability.
+    """
+    from tuner.ml.table_layers import frame_inputs, model_columns
+    from tuner.ml.training import predict
+
+    columns = model_columns(model)
+    if not columns:
+        raise DatasetError("this model takes a feature matrix, not named columns; it was not trained on a CSV table")
+    outputs = predict(model, frame_inputs(frame, columns, source=source))
+    names = list(class_names) or [str(i) for i in range(max(outputs.shape[1], 2))]
+    return art.predictions_frame(outputs, task=task, class_names=names if task != "regression" else (), threshold=threshold, index=frame.index)
 
 
 def predict_file(
@@ -265,6 +301,7 @@ def predict_file(
     to_stdout = output is None or os.fspath(output) == "-"
     out_path = None if to_stdout else Path(output)  # type: ignore[arg-type]
     fmt = ".csv" if out_path is None else _format_of(out_path, "output")
+    check_input(input)  # before the model, which takes seconds to load
     keras_model, info, source = load_predictor(model=model, study=study, storage=storage, artifacts=artifacts)
     if isinstance(keras_model.input, dict):  # trained on a CSV table: one named input per column
         x: Any = _read_table_rows(keras_model, Path(input), out_path, fmt)

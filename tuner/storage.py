@@ -26,11 +26,14 @@ import re
 import sqlite3
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
 
 from tuner.errors import StorageError
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
 
 STORAGE_ENV = "TUNER_STORAGE"
 DEFAULT_STORAGE = "sqlite:///storage/tuner.db"
@@ -96,7 +99,7 @@ def _password_of(url: str) -> str | None:
         return match.group(0)[len(match.group(1)) : -1] if match else None
 
 
-def _parse(url: str):  # -> sqlalchemy.engine.URL
+def _parse(url: str) -> URL:
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
@@ -127,7 +130,7 @@ def connect_timeout() -> int:
     return _int_env(CONNECT_TIMEOUT_ENV, CONNECT_TIMEOUT)  # type: ignore[return-value]
 
 
-def _engine_kwargs(url) -> dict[str, Any]:
+def _engine_kwargs(url: URL) -> dict[str, Any]:
     backend = url.get_backend_name()
     if backend == "sqlite":
         return {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT}}
@@ -136,18 +139,60 @@ def _engine_kwargs(url) -> dict[str, Any]:
     return {"pool_pre_ping": True}
 
 
-def _prepare_sqlite(url) -> None:
+def _prepare_sqlite(url: URL, *, create: bool = True) -> None:
     database = url.database
     if not database or database == ":memory:":
         raise StorageError("an in-memory SQLite store would lose every trial; give a file, e.g. sqlite:///storage/tuner.db")
     path = Path(database).expanduser()
+    if not create and not path.is_file():
+        raise StorageError(missing_store_message(path))
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if create:
+            path.parent.mkdir(parents=True, exist_ok=True)
         # WAL lets readers and one writer work at once; the setting is stored in the file.
         with contextlib.closing(sqlite3.connect(path, timeout=SQLITE_BUSY_TIMEOUT)) as conn:
             conn.execute("PRAGMA journal_mode=WAL")
     except (OSError, sqlite3.Error) as exc:
+        if _is_not_a_database(exc):
+            raise StorageError(_not_a_database_message(path)) from None
         raise StorageError(f"cannot open SQLite store {path}: {exc}; check that the folder is writable") from None
+
+
+def missing_store_message(path: Path) -> str:
+    """Why a read-only command found no SQLite store at ``path``: the ``.db`` files beside it."""
+    folder = path.parent
+    shown = f"{folder.as_posix().rstrip('/')}/" if str(folder) != "." else "./"
+    if not folder.is_dir():
+        return f"no store at {path.as_posix()}; the folder {shown} does not exist"
+    found = sorted(p.name for p in folder.glob("*.db") if p.is_file())
+    listed = ", ".join(found) if found else "none"
+    return f"no store at {path.as_posix()}; .db files in {shown}: {listed}"
+
+
+#: The URL schemes Optuna's relational storage supports, as the error for an unknown one lists them.
+SUPPORTED_SCHEMES = ("sqlite", "postgresql", "mysql")
+
+
+def _is_not_a_database(exc: BaseException) -> bool:
+    """SQLite's answer for a file that exists but is not a database (directly or via SQLAlchemy)."""
+    return "file is not a database" in str(exc).lower()
+
+
+def _not_a_database_message(path: str | os.PathLike[str]) -> str:
+    return f"cannot open SQLite store {path}: the file exists but is not an SQLite database; name another file in the storage URL (e.g. sqlite:///storage/tuner.db) or move {path} away"
+
+
+def _unknown_dialect_message(url: URL, where: str) -> str:
+    """Why SQLAlchemy has no plugin for ``url``: an unknown database scheme, or an unknown driver."""
+    from sqlalchemy.engine import make_url
+
+    backend, _, driver = url.drivername.partition("+")
+    examples = "e.g. sqlite:///storage/tuner.db, postgresql+psycopg://user@host/db, mysql+pymysql://user@host/db"
+    try:
+        make_url(f"{backend}://").get_dialect()
+    except Exception:  # the scheme itself is unknown
+        return f"cannot open storage {where}: unknown database scheme '{backend}'; the supported schemes are {', '.join(SUPPORTED_SCHEMES)} ({examples})"
+    return f"cannot open storage {where}: unknown driver '{driver}' for {backend}; give a driver SQLAlchemy knows ({examples})"
 
 
 def open_storage(
@@ -156,16 +201,19 @@ def open_storage(
     heartbeat_interval: int | None = None,
     grace_period: int | None = None,
     max_retry: int | None = MAX_RETRY,
+    create: bool = True,
 ) -> optuna.storages.RDBStorage:
     """Open (and on first use create) the relational store; a clear error if it is unreachable.
 
     ``heartbeat_interval`` and ``grace_period`` default to ``$TUNER_HEARTBEAT_INTERVAL``
-    (60 s) and ``$TUNER_GRACE_PERIOD`` (twice the interval).
+    (60 s) and ``$TUNER_GRACE_PERIOD`` (twice the interval). ``create=False`` (see
+    :func:`open_existing_storage`) refuses a SQLite file that does not exist instead of
+    creating it and its folder.
     """
     url_text = resolve_storage_url(storage)
     url = _parse(url_text)
     if url.get_backend_name() == "sqlite":
-        _prepare_sqlite(url)
+        _prepare_sqlite(url, create=create)
     interval = heartbeat_interval or _int_env(HEARTBEAT_INTERVAL_ENV, HEARTBEAT_INTERVAL)
     grace = grace_period or _int_env(GRACE_PERIOD_ENV, None)
     try:
@@ -182,6 +230,12 @@ def open_storage(
         raise StorageError(describe_connect_error(exc, url_text)) from None
 
 
+def open_existing_storage(storage: str | None = None, **kwargs: Any) -> optuna.storages.RDBStorage:
+    """Open a store that must exist already (every command but ``tuner run``): a mistyped
+    SQLite URL is an error naming the ``.db`` files beside it, and creates nothing."""
+    return open_storage(storage, create=False, **kwargs)
+
+
 def describe_connect_error(exc: BaseException, url_text: str) -> str:
     """A one-line, password-free explanation of why the store at ``url_text`` cannot be used."""
     url = _parse(url_text)
@@ -189,6 +243,12 @@ def describe_connect_error(exc: BaseException, url_text: str) -> str:
     detail = scrub(_first_line(exc), url_text)
     text = detail.lower()
     host = f"{url.host or 'localhost'}:{url.port or 5432}"
+    from sqlalchemy.exc import NoSuchModuleError
+
+    if isinstance(exc, NoSuchModuleError):
+        return _unknown_dialect_message(url, where)
+    if url.get_backend_name() == "sqlite" and _is_not_a_database(exc):
+        return _not_a_database_message(url.database or "")
     if isinstance(exc, ImportError) or "no module named" in text:
         return f"cannot open storage {where}: its database driver is missing ({detail}); install it, e.g. PostgreSQL: postgresql+psycopg://… with pip install 'psycopg[binary]', MySQL: mysql+pymysql://… with pip install pymysql"
     if "password authentication failed" in text or "access denied" in text:

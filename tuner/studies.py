@@ -7,14 +7,20 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from tuner.config.parse import load_config, resolve_study
+from tuner.config.stored import SettingsChange, settings_changes, stored_metric
 from tuner.errors import StudyNotFoundError
-from tuner.storage import mask_url, open_storage, resolve_storage_url
+from tuner.keys import EPOCHS_RUN, N_PARAMS, THRESHOLD, TRAIN_SECONDS, TRIAL_SEED, VAL_METRICS
+from tuner.ml.model import layer_widths
+from tuner.storage import mask_url, open_existing_storage, resolve_storage_url
+
+if TYPE_CHECKING:
+    from tuner.config.schema import StudyConfig
 
 #: Trial states that count towards a study's budget.
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -35,10 +41,51 @@ class RunResult:
     trials_run: int = 0
     top: list[FrozenTrial] = field(default_factory=list)
     pareto: bool = False  # two objectives (metric, n_params): ``top`` is the whole Pareto front
+    metric: str = "value"  # the first objective's name (the study's metric names)
 
     @property
     def n_finished(self) -> int:
         return self.counts.get("COMPLETE", 0) + self.counts.get("PRUNED", 0)
+
+    @property
+    def top_rows(self) -> list[TrialRow]:
+        """:attr:`top` as table rows."""
+        return [trial_row(t) for t in self.top]
+
+
+@dataclass(frozen=True)
+class TrialRow:
+    """One finished trial as a summary table shows it: value, architecture, training."""
+
+    number: int
+    value: float
+    n_layers: int | None
+    widths: str  # one width per hidden layer, e.g. "64-32"
+    activation: str | None
+    dropout: float | None
+    learning_rate: float | None
+    batch_size: int | None
+    optimizer: str | None
+    epochs_run: int | None
+    n_params: int | None
+
+
+def trial_row(trial: FrozenTrial) -> TrialRow:
+    """``trial``'s first objective value, the parameters the search space drew, and its size."""
+    params, attrs = trial.params, trial.user_attrs
+    return TrialRow(
+        number=trial.number,
+        value=trial.values[0],
+        n_layers=params.get("n_layers"),
+        widths="-".join(str(w) for w in layer_widths(params)) if "n_layers" in params else "",
+        activation=params.get("activation"),
+        dropout=params.get("dropout"),
+        learning_rate=params.get("learning_rate"),
+        batch_size=params.get("batch_size"),
+        optimizer=params.get("optimizer"),
+        epochs_run=attrs.get(EPOCHS_RUN),
+        n_params=attrs.get(N_PARAMS),
+    )
 
 
 def count_states(study: optuna.Study) -> dict[str, int]:
@@ -92,6 +139,59 @@ def summarize(study: optuna.Study, *, storage_url: str, seconds: float = 0.0, tr
         trials_run=trials_run,
         top=ranked if pareto else ranked[:top],
         pareto=pareto,
+        metric=metric_name(study),
+    )
+
+
+def metric_name(study: optuna.Study) -> str:
+    """The first objective's name: the study's metric names, else its stored settings'."""
+    names = study.metric_names
+    return names[0] if names else stored_metric(study.user_attrs) or "value"
+
+
+@dataclass(frozen=True)
+class RunStart:
+    """A run about to start: the study, its store, its budget and what it already holds."""
+
+    study_name: str
+    storage: str  # masked URL
+    new: bool  # no trial had started in the study before this run
+    finished: int  # complete + pruned, before this run
+    budget: int
+    metric: str
+    direction: str
+    best_value: float | None
+    best_trial: int | None
+    sampler: str
+    pruner: str
+    workers: int
+    max_epochs: int
+
+    @property
+    def to_run(self) -> int:
+        """Finished trials this run adds to meet the budget (0: already met)."""
+        return max(0, self.budget - self.finished)
+
+
+def run_start(study: optuna.Study, config: StudyConfig, *, storage_url: str, budget: int, workers: int) -> RunStart:
+    """What ``study`` holds as a run of ``config`` towards ``budget`` begins."""
+    result = summarize(study, storage_url=storage_url)
+    started = sum(n for state, n in result.counts.items() if state != TrialState.WAITING.name)
+    search = config.search
+    return RunStart(
+        study_name=result.study_name,
+        storage=result.storage,
+        new=started == 0,
+        finished=result.n_finished,
+        budget=budget,
+        metric=config.objective.metric,
+        direction=result.direction,
+        best_value=result.best_value,
+        best_trial=result.best_trial,
+        sampler=search.sampler,
+        pruner=search.pruner,
+        workers=workers,
+        max_epochs=config.training.max_epochs,
     )
 
 
@@ -104,8 +204,143 @@ class OpenedStudy:
     url: str  # unmasked: pass it on, never print it (use :func:`tuner.storage.mask_url`)
 
 
-def open_study(study: str | os.PathLike[str], storage: str | None = None) -> OpenedStudy:
-    """Resolve the store's URL, open the store and load ``study`` (a name or a study file)."""
+def open_study(study: str | os.PathLike[str] | optuna.Study, storage: str | None = None) -> OpenedStudy:
+    """Resolve the store's URL, open the store and load ``study`` (a name or a study file).
+
+    An ``optuna.Study`` is taken as it is, with the store it was loaded from (``storage``, if
+    given, names that store's URL).
+    """
+    if isinstance(study, optuna.Study):
+        # Optuna has no public accessor for a study's storage, nor for the URL of the RDB
+        # storage behind its cache; they are read here only, so callers need neither.
+        rdb = study._storage
+        url = storage or getattr(getattr(rdb, "_backend", rdb), "url", None)
+        return OpenedStudy(study, rdb, resolve_storage_url(url))
     url = resolve_storage_url(storage)
-    rdb = open_storage(url)
+    rdb = open_existing_storage(url)
     return OpenedStudy(load_existing_study(study_name_for(study), rdb), rdb, url)
+
+
+# --------------------------------------------------------------------------- overviews
+
+
+@dataclass(frozen=True)
+class StudyOverview:
+    """One study of a store: trial counts by state and its best value."""
+
+    name: str
+    direction: str
+    complete: int
+    pruned: int
+    failed: int
+    running: int
+    best_value: float | None
+    best_trial: int | None
+    #: RUNNING trials without a fresh heartbeat: their worker may be gone (``tuner recover``).
+    stale: int = 0
+    #: Trials queued to run (re-queued after a lost worker, or [search] start entries).
+    waiting: int = 0
+
+
+def study_overviews(storage: str | None = None) -> list[StudyOverview]:
+    """Every study in the store, by name."""
+    url = resolve_storage_url(storage)
+    rdb = open_existing_storage(url)
+    rows = []
+    for summary in sorted(optuna.get_all_study_summaries(rdb, include_best_trial=False), key=lambda s: s.study_name):
+        loaded = optuna.load_study(study_name=summary.study_name, storage=rdb)
+        res = summarize(loaded, storage_url=url)
+        c = res.counts
+        stale = len(running_trials(loaded, rdb).silent) if c["RUNNING"] else 0
+        rows.append(StudyOverview(res.study_name, res.direction, c["COMPLETE"], c["PRUNED"], c["FAIL"], c["RUNNING"], res.best_value, res.best_trial, stale, c["WAITING"]))
+    return rows
+
+
+@dataclass(frozen=True)
+class BestTrial:
+    """The best completed trial of a study: its value, parameters, size and seed."""
+
+    number: int
+    value: float
+    epochs_run: int | None
+    n_params: int | None
+    seed: int | None
+    train_seconds: float | None
+    threshold: float | None  # binary: chosen on the validation split
+    params: dict[str, Any]
+    val_metrics: dict[str, float]
+
+
+@dataclass(frozen=True)
+class BestTrialDetail:
+    """A study's summary and its best trial (None before any trial completes)."""
+
+    summary: RunResult
+    best: BestTrial | None
+    changes: list[SettingsChange] = field(default_factory=list)  # settings changed on resume
+
+
+def best_trial_detail(study: str | os.PathLike[str], storage: str | None = None) -> BestTrialDetail:
+    """The summary and best trial of ``study`` (a name or a study file) in the store."""
+    opened = open_study(study, storage)
+    result = summarize(opened.study, storage_url=opened.url)
+    changes = settings_changes(opened.study.user_attrs)
+    if result.best_trial is None:
+        return BestTrialDetail(result, None, changes)
+    trial = opened.study.trials[result.best_trial]
+    attrs = trial.user_attrs
+    best = BestTrial(
+        number=trial.number,
+        value=trial.values[0],
+        epochs_run=attrs.get(EPOCHS_RUN),
+        n_params=attrs.get(N_PARAMS),
+        seed=attrs.get(TRIAL_SEED),
+        train_seconds=attrs.get(TRAIN_SECONDS),
+        threshold=attrs.get(THRESHOLD),
+        params=dict(trial.params),
+        val_metrics=dict(attrs.get(VAL_METRICS) or {}),
+    )
+    return BestTrialDetail(result, best, changes)
+
+
+# --------------------------------------------------------------------------- leaderboard
+
+
+def leaderboard(study: optuna.Study, n: int = 10) -> list[TrialRow]:
+    """The ``n`` best completed trials, best first (by the first objective); rank = position + 1."""
+    reverse = study.directions[0] == optuna.study.StudyDirection.MAXIMIZE
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    return [trial_row(t) for t in sorted(complete, key=lambda t: (t.values[0], t.number) if not reverse else (-t.values[0], t.number))[:n]]
+
+
+def top_trials(study: str | os.PathLike[str], storage: str | None = None, n: int = 10) -> list[TrialRow]:
+    """:func:`leaderboard` of ``study`` (a name or a study file) in the store."""
+    return leaderboard(open_study(study, storage).study, n)
+
+
+# --------------------------------------------------------------------------- running trials
+
+
+@dataclass(frozen=True)
+class RunningTrials:
+    """A study's RUNNING trials: ``alive`` have a heartbeat within the grace period; ``silent``
+    have none (a run without heartbeats) or a stale one, so their worker may be gone."""
+
+    alive: list[FrozenTrial]
+    silent: list[FrozenTrial]
+
+
+def running_trials(study: optuna.Study, storage: optuna.storages.BaseStorage) -> RunningTrials:
+    """``study``'s RUNNING trials split by their heartbeat (see :class:`RunningTrials`)."""
+    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    if not running or not isinstance(storage, optuna.storages.RDBStorage) or storage.get_heartbeat_interval() is None:
+        return RunningTrials([], list(running))
+    from sqlalchemy import text
+
+    study_id = storage.get_study_id_from_name(study.study_name)
+    # Optuna records heartbeats in its "trial_heartbeats" table and offers no public reader.
+    query = text("SELECT h.trial_id FROM trial_heartbeats h JOIN trials t ON t.trial_id = h.trial_id WHERE t.study_id = :study AND t.state = 'RUNNING'")
+    with storage.engine.connect() as conn:
+        beating = {row[0] for row in conn.execute(query, {"study": study_id})}
+    alive = beating - set(storage._get_stale_trial_ids(study_id))
+    return RunningTrials([t for t in running if t._trial_id in alive], [t for t in running if t._trial_id not in alive])

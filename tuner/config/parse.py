@@ -14,6 +14,18 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from tuner.config.choices import (
+    ACTIVATIONS,
+    DIRECTIONS,
+    MAX_EPOCHS,
+    MAX_FRACTION,
+    MAX_HELD_OUT,
+    MAX_SEED,
+    MIN_SAMPLES,
+    OPTIMIZERS,
+    SIZE_OBJECTIVES,
+    SPACE_LIMITS,
+)
 from tuner.config.schema import (
     DataConfig,
     FloatRange,
@@ -24,21 +36,21 @@ from tuner.config.schema import (
     StudyConfig,
     TrainingConfig,
 )
+from tuner.config.start import parse_start
+from tuner.config.table_fields import parse_table_fields
+from tuner.data.datasets import DATASETS
+from tuner.data.splits import FOLD_LIMITS, VALIDATIONS
+from tuner.data.tables import infer_table_task
 from tuner.errors import ConfigError, StudyNotFoundError
+from tuner.ml.backend import BACKENDS
 from tuner.ml.metrics import METRICS, TASKS, default_metric, metrics_for_task
+from tuner.ml.training import MONITORS
+from tuner.search.samplers import MULTI_OBJECTIVE_SAMPLERS, PRUNER_NAMES, SAMPLER_NAMES
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
-
-ACTIVATIONS = ("relu", "elu", "selu", "gelu", "tanh", "sigmoid", "leaky_relu", "swish", "mish", "softplus")
-OPTIMIZERS = ("adam", "adamw", "nadam", "rmsprop", "sgd", "adagrad")
-SAMPLERS = ("tpe", "random", "cmaes", "gp")
-PRUNERS = ("hyperband", "median", "sha", "none")
-DIRECTIONS = ("maximize", "minimize")
-#: ``[objective] size_objective``: a second objective, minimised (a Pareto front of metric vs size).
-SIZE_OBJECTIVES = ("n_params",)
 
 #: Where built-in study files live: shipped inside the package, or ``studies/`` in a checkout.
 _PACKAGED_STUDIES = Path(__file__).resolve().parent.parent / "_builtin_studies"
@@ -69,7 +81,7 @@ def config_from_dict(data: Mapping[str, Any]) -> StudyConfig:
 def with_overrides(config: StudyConfig, **overrides: Any) -> StudyConfig:
     """Apply command-line overrides; ``None`` values are ignored. Validated like the file."""
     search = {k: overrides[k] for k in ("trials", "timeout", "sampler", "pruner", "seed") if overrides.get(k) is not None}
-    training = {k: overrides[k] for k in ("max_epochs", "patience") if overrides.get(k) is not None}
+    training = {k: overrides[k] for k in ("max_epochs", "patience", "backend") if overrides.get(k) is not None}
     data = config.to_dict()
     data["search"].update(search)
     data["training"].update(training)
@@ -163,9 +175,10 @@ class _Table:
             self.fail(f"{self._label(key)} lists a choice twice: {value}")
         return tuple(value)
 
-    def range(self, key: str, default: IntRange | FloatRange, *, kind: type, low: float, high: float | None = None) -> Any:
+    def range(self, key: str, default: IntRange | FloatRange, *, kind: type, limits: tuple[float, float]) -> Any:
         if key not in self.raw:
             return default
+        low, high = limits
         value = self.raw[key]
         log = default.log
         label = self._label(key)
@@ -195,9 +208,8 @@ class _Table:
                 self.fail(f"{label} bounds must be {'integers' if kind is int else 'numbers'}, got {bound!r}")
         if lo > hi:
             self.fail(f"{label} is inverted: low ({lo}) > high ({hi}); swap the bounds")
-        if lo < low or (high is not None and hi > high):
-            limit = f"[{low}, {high}]" if high is not None else f">= {low}"
-            self.fail(f"{label} must lie within {limit}, got [{lo}, {hi}]")
+        if lo < low or hi > high:
+            self.fail(f"{label} must lie within [{low}, {high}], got [{lo}, {hi}]")
         if log and lo <= 0:
             self.fail(f"{label} uses a log scale, so low must be > 0, got {lo}")
         return (IntRange if kind is int else FloatRange)(kind(lo), kind(hi), log)
@@ -208,9 +220,6 @@ _SECTIONS = ("study", "data", "objective", "space", "training", "search")
 
 def parse_config(raw: Mapping[str, Any], source: str, default_name: str | None = None) -> StudyConfig:
     """Validate a parsed study file and build a :class:`StudyConfig`."""
-    from tuner.data.datasets import DATASETS  # local import: datasets imports keras lazily only
-    from tuner.data.tables import infer_table_task, parse_table_fields  # local import: pandas
-
     top = _Table(raw, source, "top level", _SECTIONS)
     for section in _SECTIONS:
         if section in raw and not isinstance(raw[section], Mapping):
@@ -228,14 +237,18 @@ def parse_config(raw: Mapping[str, Any], source: str, default_name: str | None =
         data_t.fail(f"[data] dataset is missing; choose from: {', '.join(sorted(DATASETS))}")
     data = DataConfig(
         dataset=dataset,
-        validation_fraction=data_t.number("validation_fraction", 0.2, low=0.0, high=0.9, low_open=True),
-        test_fraction=data_t.number("test_fraction", 0.2, low=0.0, high=0.9, low_open=True),
+        validation_fraction=data_t.number("validation_fraction", 0.2, low=0.0, high=MAX_FRACTION, low_open=True),
+        test_fraction=data_t.number("test_fraction", 0.2, low=0.0, high=MAX_FRACTION, low_open=True),
         split_seed=data_t.number("split_seed", 0, kind=int, low=0),
-        n_samples=data_t.number("n_samples", None, kind=int, low=10, optional=True),
+        n_samples=data_t.number("n_samples", None, kind=int, low=MIN_SAMPLES, optional=True),
         **parse_table_fields(data_t, dataset, source),
+        validation=data_t.string("validation", DataConfig.validation, choices=VALIDATIONS),
+        folds=data_t.number("folds", DataConfig.folds, kind=int, low=FOLD_LIMITS[0], high=FOLD_LIMITS[1]),
     )
-    if data.validation_fraction + data.test_fraction >= 0.95:
-        data_t.fail("validation_fraction + test_fraction must leave data to train on (< 0.95)")
+    if data.validation != "kfold" and data_t.has("folds"):
+        data_t.fail("[data] folds applies to cross-validation; set validation = \"kfold\" or remove folds")
+    if data.validation_fraction + data.test_fraction >= MAX_HELD_OUT:
+        data_t.fail(f"validation_fraction + test_fraction must leave data to train on (< {MAX_HELD_OUT})")
 
     spec = DATASETS[dataset]
     obj_t = _Table(raw.get("objective"), source, "objective", ("task", "metric", "direction", "size_objective"))
@@ -256,44 +269,62 @@ def parse_config(raw: Mapping[str, Any], source: str, default_name: str | None =
     if direction != natural:
         obj_t.fail(f"[objective] direction '{direction}' is wrong for metric '{metric}', which is to {natural}; remove direction or set it to \"{natural}\"")
 
+    space = _parse_space(raw, source)
+    training = _parse_training(raw, source)
+    search = _parse_search(raw, source, size_objective)
+    if "start" in raw.get("search", {}):
+        search = dataclasses.replace(search, start=parse_start(raw["search"]["start"], space, source))
+    return StudyConfig(name=name, description=description, data=data, objective=ObjectiveConfig(task, metric, direction, size_objective), space=space, training=training, search=search, source=source)
+
+
+def _parse_space(raw: Mapping[str, Any], source: str) -> SearchSpace:
     defaults = SearchSpace()
     sp = _Table(raw.get("space"), source, "space", [f.name for f in dataclasses.fields(SearchSpace)])
-    space = SearchSpace(
-        n_layers=sp.range("n_layers", defaults.n_layers, kind=int, low=1, high=16),
-        units=sp.range("units", defaults.units, kind=int, low=1, high=8192),
-        dropout=sp.range("dropout", defaults.dropout, kind=float, low=0.0, high=0.95),
+    return SearchSpace(
+        n_layers=sp.range("n_layers", defaults.n_layers, kind=int, limits=SPACE_LIMITS["n_layers"]),
+        units=sp.range("units", defaults.units, kind=int, limits=SPACE_LIMITS["units"]),
+        dropout=sp.range("dropout", defaults.dropout, kind=float, limits=SPACE_LIMITS["dropout"]),
         activation=sp.choices("activation", defaults.activation, kind=str, allowed=ACTIVATIONS),
-        learning_rate=sp.range("learning_rate", defaults.learning_rate, kind=float, low=1e-7, high=10.0),
+        learning_rate=sp.range("learning_rate", defaults.learning_rate, kind=float, limits=SPACE_LIMITS["learning_rate"]),
         batch_size=sp.choices("batch_size", defaults.batch_size, kind=int, low=1),
         optimizer=sp.choices("optimizer", defaults.optimizer, kind=str, allowed=OPTIMIZERS),
     )
 
+
+def _parse_training(raw: Mapping[str, Any], source: str) -> TrainingConfig:
     tr = _Table(raw.get("training"), source, "training", [f.name for f in dataclasses.fields(TrainingConfig)])
     training = TrainingConfig(
-        max_epochs=tr.number("max_epochs", TrainingConfig.max_epochs, kind=int, low=1, high=10_000),
+        max_epochs=tr.number("max_epochs", TrainingConfig.max_epochs, kind=int, low=1, high=MAX_EPOCHS),
         patience=tr.number("patience", TrainingConfig.patience, kind=int, low=1),
         reduce_lr_patience=tr.number("reduce_lr_patience", TrainingConfig.reduce_lr_patience, kind=int, low=0),
-        reduce_lr_factor=tr.number("reduce_lr_factor", TrainingConfig.reduce_lr_factor, low=0.0, low_open=True, high=1.0),
+        reduce_lr_factor=tr.number("reduce_lr_factor", TrainingConfig.reduce_lr_factor, high=1.0),
+        monitor=tr.string("monitor", TrainingConfig.monitor, choices=MONITORS),
+        backend=tr.string("backend", None, choices=BACKENDS),
     )
+    if training.reduce_lr_factor <= 0.0:
+        tr.fail(f"[training] reduce_lr_factor must be > 0 (the learning rate is multiplied by it), got {training.reduce_lr_factor}; to turn the reduction off set reduce_lr_patience = 0")
     if training.reduce_lr_factor == 1.0:
         tr.fail("[training] reduce_lr_factor must be < 1 (the learning rate is multiplied by it); to turn the reduction off set reduce_lr_patience = 0")
+    return training
 
+
+def _parse_search(raw: Mapping[str, Any], source: str, size_objective: str | None) -> SearchConfig:
     se = _Table(raw.get("search"), source, "search", [f.name for f in dataclasses.fields(SearchConfig)])
     timeout = se.number("timeout", None, low=0.0, low_open=True, optional=True)
-    pruner = se.string("pruner", "none" if size_objective else SearchConfig.pruner, choices=PRUNERS)
-    sampler = se.string("sampler", SearchConfig.sampler, choices=SAMPLERS)
+    pruner = se.string("pruner", "none" if size_objective else SearchConfig.pruner, choices=PRUNER_NAMES)
+    sampler = se.string("sampler", SearchConfig.sampler, choices=SAMPLER_NAMES)
     if size_objective and pruner != "none":
         se.fail(f"[search] pruner '{pruner}' cannot be used with [objective] size_objective: Optuna cannot prune two-objective trials; remove pruner or set pruner = \"none\"")
-    if size_objective and sampler == "cmaes":
-        se.fail("[search] sampler 'cmaes' cannot optimise two objectives ([objective] size_objective); choose from: tpe, random, gp")
-    search = SearchConfig(
+    if size_objective and sampler not in MULTI_OBJECTIVE_SAMPLERS:
+        se.fail(f"[search] sampler '{sampler}' cannot optimise two objectives ([objective] size_objective); choose from: {', '.join(MULTI_OBJECTIVE_SAMPLERS)}")
+    return SearchConfig(
         trials=se.number("trials", SearchConfig.trials, kind=int, low=1),
         timeout=timeout,
         sampler=sampler,
         pruner=pruner,
-        seed=se.number("seed", None, kind=int, low=0, optional=True),
+        seed=se.number("seed", None, kind=int, low=0, high=MAX_SEED, optional=True),
+        keep_models=se.number("keep_models", SearchConfig.keep_models, kind=int, low=0),
     )
-    return StudyConfig(name=name, description=description, data=data, objective=ObjectiveConfig(task, metric, direction, size_objective), space=space, training=training, search=search, source=source)
 
 
 def load_config(path: str | os.PathLike[str]) -> StudyConfig:

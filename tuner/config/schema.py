@@ -55,6 +55,10 @@ class DataConfig:
     class_weight: str | tuple[tuple[str, float], ...] | None = None
     # a CSV study's task, copied from [objective] task (declared or inferred); not a [data] field
     task: str | None = None
+    # "holdout": one validation split; "kfold": the train and validation rows together, split
+    # into ``folds`` stratified folds (the test split stays held out)
+    validation: str = "holdout"
+    folds: int = 5
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,14 @@ class TrainingConfig:
     # reduce_lr_factor after reduce_lr_patience epochs without improvement (0 turns it off).
     reduce_lr_patience: int = 2
     reduce_lr_factor: float = 0.3
+    # What early stopping and the learning-rate reduction watch: "loss" (the validation loss),
+    # "metric" (the study metric), or "auto" (the loss below AUTO_LOSS_ROWS validation rows).
+    # Pruning and the trial's value always use the study metric. The default stays "metric",
+    # what studies stored before this field trained with, so that they re-train alike.
+    monitor: str = "metric"
+    # The Keras backend: "tensorflow", "jax" or "torch"; None in a study file means "not chosen"
+    # ($KERAS_BACKEND, else TensorFlow), and in a stored study TensorFlow.
+    backend: str | None = None
 
 
 @dataclass(frozen=True)
@@ -87,6 +99,11 @@ class SearchConfig:
     sampler: str = "tpe"
     pruner: str = "hyperband"
     seed: int | None = None
+    # Known-good configurations tried first: each a tuple of (space field, value) pairs; a
+    # per-layer width is one int (every layer) or a tuple of ints.
+    start: tuple[tuple[tuple[str, Any], ...], ...] = ()
+    # Saved trial models kept: those of the best ``keep_models`` completed trials (0: all).
+    keep_models: int = 10
 
 
 @dataclass(frozen=True)
@@ -113,6 +130,8 @@ class StudyConfig:
 _OPTIONAL_FIELDS = {
     "data": {f.name: f.default for f in dataclasses.fields(DataConfig) if f.name not in ("dataset", "validation_fraction", "test_fraction", "split_seed", "n_samples")},
     "objective": {"size_objective": None},
+    "training": {"monitor": TrainingConfig.monitor, "backend": None},
+    "search": {"start": (), "keep_models": SearchConfig.keep_models},
 }
 
 
@@ -125,5 +144,7 @@ def _compact(out: dict[str, Any]) -> None:
                 out[section].pop(key, None)
             elif key == "class_weight" and not isinstance(value, str):
                 out[section][key] = dict(value)
+            elif key == "start":
+                out[section][key] = [{k: list(v) if isinstance(v, tuple) else v for k, v in entry} for entry in value]
             elif isinstance(value, tuple):
                 out[section][key] = list(value)

@@ -1,8 +1,8 @@
-"""Dataset registry (name → loader) and the train/validation/test split.
+"""Dataset registry (name → loader), and each dataset's train/validation/test splits.
 
-Splits are fixed by ``[data] split_seed`` and built once per process (:func:`load_splits` is
-cached), so every trial of a study trains and validates on the same rows, and the test rows
-are never seen by the objective.
+Splits are fixed by ``[data] split_seed`` (:mod:`tuner.data.splits`) and built once per
+process (:func:`load_splits` is cached), so every trial of a study trains and validates on the
+same rows, and the test rows are never seen by the objective.
 """
 
 from __future__ import annotations
@@ -16,13 +16,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+import sklearn.datasets
 
+from tuner.data.splits import Splits, class_weights, split_arrays
+from tuner.data.tables import CSV_DATASET, load_table_splits
 from tuner.errors import DatasetError, first_line
-from tuner.ml.backend import load_keras
 
 if TYPE_CHECKING:
     from tuner.config.schema import DataConfig
-    from tuner.data.tables import TableSchema
 
 #: Environment variable naming a folder with dataset files (same as ``--data-dir``).
 DATA_DIR_ENV = "TUNER_DATA_DIR"
@@ -60,43 +61,11 @@ class DatasetSpec:
     splitter: Callable[[DataConfig], Splits] | None = None
 
 
-@dataclass(frozen=True, eq=False)
-class Splits:
-    """Train / validation / test arrays of one dataset, fixed by the split seed."""
-
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_val: np.ndarray
-    y_val: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-    task: str
-    feature_names: tuple[str, ...]
-    class_names: tuple[str, ...] = ()
-    #: CSV tables: x_* are {column: (n, 1) array} and this is the preprocessing fitted on train.
-    table: TableSchema | None = None
-    #: ``[data] class_weight`` as class index → weight, passed to ``model.fit``.
-    class_weight: dict[int, float] | None = None
-
-    @property
-    def n_features(self) -> int:
-        """Width of the model's encoded input (for a table: after one-hot and indicators)."""
-        if self.table is not None:
-            return self.table.encoded_width
-        return int(self.x_train.shape[1])
-
-    @property
-    def n_classes(self) -> int:
-        return len(self.class_names)
-
-
 # --------------------------------------------------------------------------- loaders
 
 
 def _sklearn(loader_name: str) -> Callable[[DataConfig, Path | None], LoadedData]:
     def load(cfg: DataConfig, data_dir: Path | None) -> LoadedData:
-        import sklearn.datasets
-
         bunch = getattr(sklearn.datasets, loader_name)()
         names = tuple(str(n) for n in bunch.feature_names)
         classes = tuple(str(c) for c in getattr(bunch, "target_names", ()))
@@ -108,10 +77,8 @@ def _sklearn(loader_name: str) -> Callable[[DataConfig, Path | None], LoadedData
 
 def _blobs_xor(cfg: DataConfig, data_dir: Path | None) -> LoadedData:
     """Four Gaussian clusters at the corners of a square; opposite corners share a class (XOR)."""
-    from sklearn.datasets import make_blobs
-
     centers = [(-1.0, -1.0), (1.0, 1.0), (-1.0, 1.0), (1.0, -1.0)]
-    x, blob = make_blobs(n_samples=cfg.n_samples or 1000, centers=centers, cluster_std=0.4, random_state=cfg.split_seed)
+    x, blob = sklearn.datasets.make_blobs(n_samples=cfg.n_samples or 1000, centers=centers, cluster_std=0.4, random_state=cfg.split_seed)
     return LoadedData(x.astype(np.float32), (blob >= 2).astype(np.int64), ("x1", "x2"), ("0", "1"))
 
 
@@ -160,7 +127,7 @@ def keras_cache_dir() -> Path:
 
 def _download(name: str) -> dict[str, np.ndarray]:
     """Fetch an image dataset through Keras (which caches it for next time)."""
-    keras = load_keras()
+    import keras  # deferred: Keras (and its backend) loads only when a download is needed
 
     module = {"mnist": keras.datasets.mnist, "fashion_mnist": keras.datasets.fashion_mnist}[name]
     (x_train, y_train), (x_test, y_test) = module.load_data()
@@ -207,12 +174,6 @@ def _image_loader(name: str, classes: tuple[str, ...]) -> Callable[[DataConfig, 
     return load
 
 
-def _table_splits(cfg: DataConfig) -> Splits:
-    from tuner.data.tables import load_table_splits
-
-    return load_table_splits(cfg)
-
-
 _FASHION = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 
 DATASETS: dict[str, DatasetSpec] = {
@@ -226,7 +187,7 @@ DATASETS: dict[str, DatasetSpec] = {
         DatasetSpec("breast_cancer", "binary", "Wisconsin breast cancer (569 rows)", _sklearn("load_breast_cancer")),
         DatasetSpec("diabetes", "regression", "diabetes progression (442 rows)", _sklearn("load_diabetes")),
         DatasetSpec("blobs_xor", "binary", "four 2-D Gaussian blobs, XOR labels (synthetic)", _blobs_xor),
-        DatasetSpec("csv", None, "your own CSV table ([data] path and target)", None, _table_splits),
+        DatasetSpec(CSV_DATASET, None, "your own CSV table ([data] path and target)", None, load_table_splits),
     )
 }
 
@@ -245,31 +206,6 @@ def resolve_data_dir(data_dir: str | os.PathLike[str] | None) -> Path | None:
     return path
 
 
-def _split(x: np.ndarray, y: np.ndarray, fraction: float, seed: int, stratify: bool) -> tuple[np.ndarray, ...]:
-    from sklearn.model_selection import train_test_split
-
-    strat = y if stratify and np.unique(y, return_counts=True)[1].min() >= 2 else None
-    return train_test_split(x, y, test_size=fraction, random_state=seed, stratify=strat)
-
-
-def split_arrays(cfg: DataConfig, x: np.ndarray, y: np.ndarray, classify: bool, x_test: np.ndarray | None = None, y_test: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
-    """(x_train, y_train, x_val, y_val, x_test, y_test), stratified for classification.
-
-    ``n_samples`` takes a stratified subset first; a predefined test split is kept.
-    """
-    if cfg.n_samples is not None and cfg.n_samples < len(x) and cfg.dataset != "blobs_xor":
-        x, _, y, _ = _split(x, y, 1.0 - cfg.n_samples / len(x), cfg.split_seed, classify)
-    if x_test is not None:
-        if cfg.n_samples is not None and cfg.n_samples < len(x_test):
-            x_test, _, y_test, _ = _split(x_test, y_test, 1.0 - cfg.n_samples / len(x_test), cfg.split_seed, classify)
-        x_train, x_val, y_train, y_val = _split(x, y, cfg.validation_fraction, cfg.split_seed, classify)
-    else:
-        x_rest, x_test, y_rest, y_test = _split(x, y, cfg.test_fraction, cfg.split_seed, classify)
-        val_share = cfg.validation_fraction / (1.0 - cfg.test_fraction)
-        x_train, x_val, y_train, y_val = _split(x_rest, y_rest, val_share, cfg.split_seed, classify)
-    return x_train, y_train, x_val, y_val, x_test, y_test
-
-
 @functools.lru_cache(maxsize=8)
 def _cached_splits(cfg: DataConfig, data_dir: Path | None) -> Splits:
     spec = DATASETS[cfg.dataset]
@@ -283,21 +219,13 @@ def _cached_splits(cfg: DataConfig, data_dir: Path | None) -> Splits:
         task=spec.task,
         feature_names=data.feature_names,
         class_names=data.class_names,
-        class_weight=_class_weight(cfg, parts[1], data.class_names) if classify else None,
+        class_weight=class_weights(cfg.class_weight, parts[1], data.class_names) if classify else None,
     )
     if classify:
         labels = np.unique(splits.y_train)
         if labels.min() < 0 or labels.max() >= max(len(splits.class_names), 1):
             raise DatasetError(f"{cfg.dataset}: labels must be 0..{len(splits.class_names) - 1}, found {labels.min()}..{labels.max()}")
     return splits
-
-
-def _class_weight(cfg: DataConfig, y_train: np.ndarray, class_names: tuple[str, ...]) -> dict[int, float] | None:
-    if cfg.class_weight is None:
-        return None
-    from tuner.data.tables import class_weights
-
-    return class_weights(cfg.class_weight, y_train, class_names)
 
 
 def load_splits(cfg: DataConfig, data_dir: str | os.PathLike[str] | None = None) -> Splits:

@@ -7,19 +7,20 @@ back to the target's units. Raw inputs go in, predictions come out.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from tuner.data.table_schema import TableSchema
 from tuner.ml.backend import load_keras
-from tuner.search.space import layer_widths
+from tuner.ml.table_layers import renamed_inputs_allowed, table_inputs
 
 if TYPE_CHECKING:
     import keras
 
-    from tuner.data.datasets import Splits
-    from tuner.data.tables import TableSchema
+    from tuner.data.splits import Splits
 
 
 #: Training batches run per call into TensorFlow. Small MLPs on a CPU spend more time starting
@@ -39,7 +40,7 @@ class ModelSpec:
     variance: np.ndarray
     target_mean: float = 0.0
     target_std: float = 1.0
-    table: TableSchema | None = None  # CSV tables: named column inputs, preprocessing in tuner.data.tables
+    table: TableSchema | None = None  # CSV tables: named column inputs (tuner.ml.table_layers)
 
     @classmethod
     def from_splits(cls, splits: Splits) -> ModelSpec:
@@ -88,8 +89,6 @@ def build_model(params: dict[str, Any], spec: ModelSpec, *, compile: bool = True
     activation = params["activation"]
     initializer = "lecun_normal" if activation == "selu" else "glorot_uniform"
     if spec.table is not None:
-        from tuner.data.tables import table_inputs
-
         inputs, x = table_inputs(spec.table)
     else:
         inputs = keras.Input(shape=(spec.n_features,), name="features")
@@ -105,11 +104,17 @@ def build_model(params: dict[str, Any], spec: ModelSpec, *, compile: bool = True
     else:
         x = keras.layers.Dense(1, name="standardized")(x)
         outputs = keras.layers.Rescaling(scale=spec.target_std, offset=spec.target_mean, name="prediction")(x)
-    model = keras.Model(inputs, outputs, name="mlp")
+    with renamed_inputs_allowed():
+        model = keras.Model(inputs, outputs, name="mlp")
     if compile:
         loss, metrics = loss_and_metrics(spec.task)
         model.compile(optimizer=make_optimizer(params["optimizer"], params["learning_rate"]), loss=loss, metrics=metrics, steps_per_execution=STEPS_PER_EXECUTION)
     return model
+
+
+def layer_widths(params: Mapping[str, Any]) -> list[int]:
+    """The hidden-layer widths encoded in ``params`` (``n_layers``, ``units_0`` …), e.g. [64, 32]."""
+    return [int(params[f"units_{i}"]) for i in range(int(params["n_layers"]))]
 
 
 def count_params(params: dict[str, Any], n_features: int, n_outputs: int) -> int:

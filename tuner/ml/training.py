@@ -6,10 +6,8 @@ trial from its stored parameters and seed.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -17,17 +15,31 @@ import numpy as np
 
 from tuner.errors import TrialDivergedError
 from tuner.ml import metrics as metrics_mod
-from tuner.ml.backend import load_keras
+from tuner.ml.backend import forget_traced_gradients, load_keras
 from tuner.ml.model import ModelSpec, build_model
+from tuner.ml.table_layers import attach_vocabularies, to_model_inputs, vocabularies
 
 if TYPE_CHECKING:
     import keras
 
     from tuner.config.schema import StudyConfig
-    from tuner.data.datasets import Splits
+    from tuner.data.splits import Splits
 
 #: Rows per ``predict`` call when scoring the validation split.
 PREDICT_BATCH = 4096
+#: ``[training] monitor``: what early stopping and the learning-rate reduction watch.
+MONITORS = ("auto", "loss", "metric")
+#: ``monitor = "auto"`` watches the validation loss below this many validation rows, the
+#: study metric from it on (see :func:`watched`).
+AUTO_LOSS_ROWS = 1000
+
+
+def watched(config: StudyConfig, n_val: int) -> tuple[str, str]:
+    """(log key, mode) that early stopping and the learning-rate reduction watch."""
+    monitor = config.training.monitor
+    if monitor == "loss" or (monitor == "auto" and n_val < AUTO_LOSS_ROWS):
+        return "val_loss", "min"
+    return f"val_{config.objective.metric}", "max" if config.objective.direction == "maximize" else "min"
 
 
 @dataclass
@@ -47,17 +59,15 @@ def predict(model: keras.Model, x: Any) -> np.ndarray:
 
     Calls the model eagerly in chunks: for the validation split this is cheaper than
     ``model.predict``, which traces a new function for every trial's model. ``x`` is a matrix,
-    or for a CSV table a dict of column arrays (see :mod:`tuner.data.tables`).
+    or for a CSV table a dict of column arrays (see :mod:`tuner.ml.table_layers`).
     """
     if isinstance(x, dict):
-        from tuner.data.tables import to_model_inputs
-
-        x = to_model_inputs(x)
+        x = to_model_inputs(x, model)
     n = len(next(iter(x.values()))) if isinstance(x, dict) else len(x)
     chunks = []
     for start in range(0, n, PREDICT_BATCH):
         part = {k: v[start : start + PREDICT_BATCH] for k, v in x.items()} if isinstance(x, dict) else x[start : start + PREDICT_BATCH]
-        chunks.append(np.asarray(model(part, training=False)))
+        chunks.append(np.asarray(load_keras().ops.convert_to_numpy(model(part, training=False))))
     return np.concatenate(chunks) if chunks else np.empty((0,))
 
 
@@ -74,37 +84,6 @@ def build_training_state(model: keras.Model, x: Any, y: np.ndarray) -> None:
     pred = model(rows, training=False)
     model.compute_loss(rows, y[:2], pred, training=False)
     model.compute_metrics(rows, y[:2], pred, sample_weight=None)
-
-
-@contextlib.contextmanager
-def forget_traced_gradients() -> Iterator[None]:
-    """Drop the gradient functions TensorFlow registers while the block traces a training step.
-
-    Keras' TensorFlow optimizer sums gradients with ``all_reduce``, whose custom gradient is
-    registered under a new name in TensorFlow's process-wide gradient registry at every trace
-    and never removed. Each registration holds the whole traced training graph, so a process
-    running many trials would keep every trial's graph (megabytes each). Registrations are only
-    read while a step is traced, so the ones the block made are dropped when it ends. Not for
-    blocks that run beside another thread tracing a training step.
-    """
-    registry = _gradient_registry()
-    before = set(registry) if registry is not None else set()
-    try:
-        yield
-    finally:
-        if registry is not None:
-            for name in set(registry) - before:
-                if name.startswith("CustomGradient"):
-                    registry.pop(name, None)
-
-
-def _gradient_registry() -> dict[str, Any] | None:
-    try:
-        from tensorflow.python.framework import ops
-    except ImportError:
-        return None
-    registry = getattr(getattr(ops, "_gradient_registry", None), "_registry", None)
-    return registry if isinstance(registry, dict) else None
 
 
 def _make_validation_callback(splits: Splits, metric: str) -> Any:
@@ -142,30 +121,36 @@ def train(
     callbacks: list[Any] | None = None,
     max_epochs: int | None = None,
     verbose: bool = False,
+    fixed_epochs: bool = False,
 ) -> TrainResult:
     """Train the model for ``params`` on the training split; score it on the validation split.
 
-    The returned model holds the weights of its best validation epoch.
+    The returned model holds the weights of its best validation epoch. ``fixed_epochs`` trains
+    exactly ``max_epochs`` epochs at the sampled learning rate, nothing watching the validation
+    split (the refit of a cross-validated trial, whose validation rows are in training).
     """
     keras = load_keras()
 
     keras.utils.set_random_seed(seed)
     spec = ModelSpec.from_splits(splits)
     model = build_model(params, spec)
+    if keras.backend.backend() != "tensorflow":
+        # JAX and PyTorch unroll steps_per_execution steps into one program: its compile time
+        # grows with it, and their per-step dispatch is cheap, so they run one step per call.
+        model.steps_per_execution = 1
+    if spec.table is not None:
+        attach_vocabularies(model, vocabularies(spec.table))
     metric = config.objective.metric
-    monitor = f"val_{metric}"
-    mode = "max" if config.objective.direction == "maximize" else "min"
+    monitor, mode = watched(config, len(splits.y_val))
     early = keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=config.training.patience, restore_best_weights=True)
-    all_callbacks = [_make_validation_callback(splits, metric), *(callbacks or []), early]
-    if config.training.reduce_lr_patience:
+    all_callbacks = [_make_validation_callback(splits, metric), *(callbacks or [])] + ([] if fixed_epochs else [early])
+    if config.training.reduce_lr_patience and not fixed_epochs:
         # It also logs the rate of each epoch: the trial's history gets 'learning_rate'.
         all_callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor=monitor, mode=mode, factor=config.training.reduce_lr_factor, patience=config.training.reduce_lr_patience))
     started = time.perf_counter()
     x_train = splits.x_train
     if isinstance(x_train, dict):
-        from tuner.data.tables import to_model_inputs
-
-        x_train = to_model_inputs(x_train)
+        x_train = to_model_inputs(x_train, model)
     build_training_state(model, x_train, splits.y_train)
     with forget_traced_gradients():
         history = model.fit(
@@ -179,8 +164,11 @@ def train(
             class_weight=splits.class_weight,
         ).history
     seconds = time.perf_counter() - started
-    values = history[monitor]
-    best_epoch = int(np.nanargmax(values) if mode == "max" else np.nanargmin(values))
+    watched_values = history[monitor]
+    best_epoch = int(np.nanargmax(watched_values) if mode == "max" else np.nanargmin(watched_values))
+    if fixed_epochs:
+        best_epoch = len(watched_values) - 1  # the last epoch's weights are the model's
+    values = history[f"val_{metric}"]  # the trial's value: the metric of the restored epoch
     val_pred = predict(model, splits.x_val)
     val_metrics = metrics_mod.compute_all(splits.y_val, val_pred, splits.task)
     threshold = metrics_mod.decision_threshold(metric, splits.y_val, val_pred, splits.task)

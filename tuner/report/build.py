@@ -7,6 +7,7 @@
     model.keras           the model, preprocessing inside: raw rows in, predictions out
     model.json            what the model takes and returns (task, classes, feature names)
     model_summary.txt     Keras' summary of the model
+    ensemble.keras, .json with ``ensemble=N``: a greedy ensemble of the best saved trials
     plots/*.html, *.png   each plot interactive and as an image
 
 The model comes from the trial's saved artifact, or is re-trained from the trial's stored seed
@@ -23,7 +24,6 @@ import math
 import os
 import shutil
 import time
-import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -34,14 +34,19 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from tuner import artifacts as art
-from tuner.config.parse import config_from_dict
+from tuner import keys
 from tuner.config.schema import StudyConfig
+from tuner.config.stored import config_at_trial
 from tuner.errors import ConfigError, ReportError, TrialError
 from tuner.keys import CONFIG_ATTR
 from tuner.ml.metrics import CLASSIFICATION_TASKS, compute, compute_all
+from tuner.report.comparisons import add_comparisons
+from tuner.report.leaderboard import study_extras
 from tuner.report.page import render_index
-from tuner.storage import mask_url, open_storage, resolve_storage_url
-from tuner.studies import count_states, load_existing_study, study_name_for
+from tuner.report.refit import export_refit
+from tuner.report.staging import publish, staging_dir
+from tuner.storage import mask_url
+from tuner.studies import OpenedStudy, count_states, open_study
 
 #: The exported model's validation value must lie within this of the recorded one
 #: (absolute, or relative for values above 1).
@@ -72,25 +77,16 @@ class ReportResult:
 # --------------------------------------------------------------------------- choosing
 
 
-def _open_study(study: str | os.PathLike[str] | optuna.Study, storage: str | None) -> tuple[optuna.Study, Any, str]:
-    if isinstance(study, optuna.Study):
-        rdb = study._storage
-        url = storage or getattr(getattr(rdb, "_backend", rdb), "url", None)  # where artifacts sit beside it
-        return study, rdb, resolve_storage_url(url)
-    url = resolve_storage_url(storage)
-    rdb = open_storage(url)
-    return load_existing_study(study_name_for(study), rdb), rdb, url
-
-
-def stored_config(study: optuna.Study) -> StudyConfig:
-    """The study's config as recorded in the store when it was created."""
-    raw = study.user_attrs.get(CONFIG_ATTR)
-    if raw is None:
-        raise ReportError(f"study '{study.study_name}' was not created by tuner (it has no stored '{CONFIG_ATTR}'), so its data split cannot be rebuilt")
+def stored_config(study: optuna.Study, trial: int | None = None) -> StudyConfig:
+    """The study's config as recorded in the store: the settings trial ``trial`` ran under
+    (settings changed on resume undone for earlier trials), else those it was created with."""
     try:
-        return config_from_dict(raw)
+        config = config_at_trial(study.user_attrs, study.study_name, 0 if trial is None else trial)
     except ConfigError as exc:
         raise ReportError(f"study '{study.study_name}' has a stored config this version cannot read: {exc}") from None
+    if config is None:
+        raise ReportError(f"study '{study.study_name}' was not created by tuner (it has no stored '{CONFIG_ATTR}'), so its data split cannot be rebuilt")
+    return config
 
 
 def select_trial(study: optuna.Study, number: int | None = None) -> FrozenTrial:
@@ -122,44 +118,6 @@ def default_out(study_name: str) -> Path:
     return Path(REPORTS_DIR) / study_name.replace(os.sep, "_").replace("/", "_")
 
 
-# --------------------------------------------------------------------------- folder handling
-
-
-def _staging_dir(out: Path, overwrite: bool) -> Path:
-    """A fresh hidden folder beside ``out``; refuses a taken ``out`` unless ``overwrite``."""
-    if out.exists() and not out.is_dir():
-        raise ReportError(f"report folder {out} is an existing file; choose another folder with --out")
-    if out.exists() and not overwrite:
-        raise ReportError(f"report folder {out} already exists; pass --overwrite to replace it, or choose another folder with --out")
-    anchor = out.parent
-    while not anchor.exists() and anchor != anchor.parent:
-        anchor = anchor.parent
-    if not anchor.is_dir():
-        raise ReportError(f"cannot write the report to {out}: {anchor} is a file, not a folder; choose another folder with --out")
-    if not os.access(anchor, os.W_OK | os.X_OK):
-        raise ReportError(f"cannot write the report to {out}: {anchor} is not writable; choose a writable folder with --out")
-    staging = out.parent / f".{out.name}.partial-{uuid.uuid4().hex[:8]}"
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        staging.mkdir()
-    except OSError as exc:
-        reason = (exc.strerror or str(exc)).lower()
-        raise ReportError(f"cannot write the report to {out}: {reason} ({exc.filename or out.parent}); choose a writable folder with --out") from None
-    return staging
-
-
-def _publish(staging: Path, out: Path, overwrite: bool) -> None:
-    if out.exists():
-        if not overwrite:
-            raise ReportError(f"report folder {out} appeared while the report was being built; pass --overwrite to replace it")
-        old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
-        os.rename(out, old)
-        os.rename(staging, out)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.rename(staging, out)
-
-
 # --------------------------------------------------------------------------- model
 
 
@@ -171,12 +129,12 @@ def _obtain_model(rdb: Any, trial: FrozenTrial, splits: Any, config: StudyConfig
         if fetched is not None:
             return art.load_model(fetched[0], error=ReportError), "artifact", f"saved when the trial ran, in {artifacts_dir}"
         why = "no saved model for this trial" + (f" in {artifacts_dir}" if artifacts_dir is not None else " (no artifact folder for this store; set --artifacts or TUNER_ARTIFACTS)")
-    seed = trial.user_attrs.get("seed")
+    seed = trial.user_attrs.get(keys.TRIAL_SEED)
     if seed is None:
         raise ReportError(f"trial {trial.number} has no saved model and no stored seed, so it cannot be re-trained; point --artifacts at the folder its model was saved to")
     from tuner.ml.training import train
 
-    epochs = int(trial.user_attrs.get("epochs_run") or config.training.max_epochs)
+    epochs = int(trial.user_attrs.get(keys.EPOCHS_RUN) or config.training.max_epochs)
     try:
         result = train(dict(trial.params), splits, config, seed=int(seed), max_epochs=epochs)
     except TrialError as exc:
@@ -267,7 +225,7 @@ def _summary(study: optuna.Study, storage_url: str, config: StudyConfig, splits:
         "best_trial": chosen.number,
         "best_value": chosen.values[0] if len(study.directions) == 1 else list(chosen.values),
         "best_params": dict(chosen.params),
-        "best_trial_attrs": {k: chosen.user_attrs.get(k) for k in ("seed", "n_params", "epochs_run", "best_epoch", "train_seconds")},
+        "best_trial_attrs": {k: chosen.user_attrs.get(k) for k in (keys.TRIAL_SEED, keys.N_PARAMS, keys.EPOCHS_RUN, keys.BEST_EPOCH, keys.TRAIN_SECONDS)},
         "counts": counts,
         "n_trials": sum(counts.values()),
         "splits": {"train": len(splits.y_train), "validation": len(splits.y_val), "test": len(splits.y_test)},
@@ -292,6 +250,53 @@ def _summary(study: optuna.Study, storage_url: str, config: StudyConfig, splits:
 # --------------------------------------------------------------------------- the report
 
 
+@dataclass
+class _Export:
+    """The exported model, loaded back from its file, and how it compares with the trial."""
+
+    model: Any
+    path: Path
+    source: str
+    provenance: str
+    val_metrics: dict[str, float]
+    check: dict[str, Any]
+
+
+def _export_checked(opened: OpenedStudy, chosen: FrozenTrial, splits: Any, config: StudyConfig, staging: Path, *, artifacts: str | os.PathLike[str] | None, retrain: bool, tolerance: float, threshold: float | None) -> _Export:
+    """Write the trial's model into ``staging``, load it back, and check it on the validation split."""
+    from tuner.ml.training import predict
+
+    artifacts_dir = art.resolve_artifacts_dir(opened.url, artifacts)
+    scratch = staging / ".download"
+    model, source, provenance = _obtain_model(opened.storage, chosen, splits, config, artifacts_dir=artifacts_dir, retrain=retrain, scratch=scratch)
+    shutil.rmtree(scratch, ignore_errors=True)
+    metric = config.objective.metric
+    recorded = float(chosen.values[0])
+    info = art.ModelInfo.for_trial(splits, config, chosen.number, recorded, threshold)
+    model_path, _ = art.write_model(model, info, staging)
+    exported = art.load_model(model_path, error=ReportError)  # the file handed out, as a user loads it
+
+    val_outputs = predict(exported, splits.x_val)
+    val_metrics = compute_all(splits.y_val, val_outputs, splits.task)
+    reproduced = compute(metric, splits.y_val, val_outputs, splits.task)
+    difference = _check_reproduced(recorded, reproduced, tolerance, metric=metric, trial=chosen.number, source=source)
+    check = {"metric": metric, "recorded": recorded, "reproduced": reproduced, "difference": difference, "tolerance": tolerance, "tolerance_rule": "|reproduced - recorded| <= tolerance * max(1, |recorded|)"}
+    return _Export(exported, model_path, source, provenance, val_metrics, check)
+
+
+def _add_extras(summary: dict[str, Any], study: optuna.Study, chosen: FrozenTrial, exported: Any, splits: Any, metric: str, *, chosen_by_hand: bool) -> None:
+    """Column importances (CSV tables), the Pareto front (two objectives), a note on --trial."""
+    if getattr(splits, "table", None) is not None:  # a CSV table: which columns the model relies on
+        from tuner.report.importance import importance_rows
+
+        summary["permutation_importance"] = importance_rows(exported, splits, metric)  # validation split
+    if len(study.directions) > 1:  # [objective] size_objective: the trials no other trial beats on both
+        front = sorted(study.best_trials, key=lambda t: t.values[1])
+        summary["pareto_front"] = [{"trial": t.number, "values": list(t.values), "n_params": t.user_attrs.get(keys.N_PARAMS)} for t in front]
+    if chosen_by_hand:
+        summary["note"] = f"trial {chosen.number} was chosen with --trial; it need not be the study's best"
+
+
 def build_report(
     study: str | os.PathLike[str] | optuna.Study,
     *,
@@ -303,10 +308,15 @@ def build_report(
     artifacts: str | os.PathLike[str] | None = None,
     retrain: bool = False,
     tolerance: float = DEFAULT_TOLERANCE,
+    baselines: bool = True,
+    ensemble: int | None = None,
 ) -> ReportResult:
     """Export the best (or the given) trial's model, score it on the test split, write the report.
 
-    ``study`` is a study name, a study file, or an ``optuna.Study``. Raises
+    ``baselines``: fit scikit-learn baselines on train + validation and score them on test;
+    ``ensemble``: also export a greedy ensemble of the best saved trials (at most that many
+    additions), see :mod:`tuner.report.comparisons`. ``study`` is a study name, a study file,
+    or an ``optuna.Study``. Raises
     :class:`~tuner.errors.ReportError` (nothing written) when the report cannot be built.
     """
     from tuner.data.datasets import load_splits
@@ -314,54 +324,39 @@ def build_report(
     from tuner.report import plots
 
     started = time.monotonic()
-    study_obj, rdb, storage_url = _open_study(study, storage)
-    config = stored_config(study_obj)
+    opened = open_study(study, storage)
+    study_obj = opened.study
     chosen = select_trial(study_obj, trial)
+    config = stored_config(study_obj, chosen.number)
     out_path = Path(out) if out is not None else default_out(study_obj.study_name)
-    staging = _staging_dir(out_path, overwrite)
+    staging = staging_dir(out_path, overwrite)
     try:
         splits = load_splits(config.data, data_dir)
-        artifacts_dir = art.resolve_artifacts_dir(storage_url, artifacts)
-        scratch = staging / ".download"
-        model, source, provenance = _obtain_model(rdb, chosen, splits, config, artifacts_dir=artifacts_dir, retrain=retrain, scratch=scratch)
-        shutil.rmtree(scratch, ignore_errors=True)
         metric = config.objective.metric
-        recorded = float(chosen.values[0])
-        threshold = chosen.user_attrs.get("threshold") if splits.task == "binary" else None
-        info = art.ModelInfo.for_trial(splits, config, chosen.number, recorded, threshold)
-        model_path, _ = art.write_model(model, info, staging)
-        exported = art.load_model(model_path, error=ReportError)  # the file handed out, as a user loads it
+        threshold = chosen.user_attrs.get(keys.THRESHOLD) if splits.task == "binary" else None
+        if config.data.validation == "kfold":  # refit on every non-test row (tuner.report.refit)
+            export = _Export(*export_refit(chosen, splits, config, staging, tolerance=tolerance, threshold=threshold))
+        else:
+            export = _export_checked(opened, chosen, splits, config, staging, artifacts=artifacts, retrain=retrain, tolerance=tolerance, threshold=threshold)
 
-        val_outputs = predict(exported, splits.x_val)
-        val_metrics = compute_all(splits.y_val, val_outputs, splits.task)
-        reproduced = compute(metric, splits.y_val, val_outputs, splits.task)
-        difference = _check_reproduced(recorded, reproduced, tolerance, metric=metric, trial=chosen.number, source=source)
-        check = {"metric": metric, "recorded": recorded, "reproduced": reproduced, "difference": difference, "tolerance": tolerance, "tolerance_rule": "|reproduced - recorded| <= tolerance * max(1, |recorded|)"}
-
-        test_outputs = predict(exported, splits.x_test)  # the one and only use of the test split
+        test_outputs = predict(export.model, splits.x_test)  # the one and only use of the test split
         test = evaluate(splits.y_test, test_outputs, splits.task, splits.class_names, threshold)
 
         all_plots = [*plots.study_plots(study_obj, staging, metric=metric, size_objective=getattr(config.objective, "size_objective", None)), plots.training_curves(chosen, staging, metric=metric)]
         all_plots += _evaluation_plots(splits.y_test, test_outputs, splits.task, splits.class_names, staging, threshold)
-        model_summary = _model_summary(exported)
+        model_summary = _model_summary(export.model)
         (staging / MODEL_SUMMARY_FILE).write_text(model_summary, encoding="utf-8")
 
-        summary = _summary(study_obj, storage_url, config, splits, chosen, exported, model_path, source=source, provenance=provenance, check=check, val_metrics=val_metrics, test=test, plots=all_plots)
-        if getattr(splits, "table", None) is not None:  # a CSV table: which columns the model relies on
-            from tuner.report.importance import importance_rows
-
-            summary["permutation_importance"] = importance_rows(exported, splits, metric)  # validation split
-        if len(study_obj.directions) > 1:  # [objective] size_objective: the trials no other trial beats on both
-            front = sorted(study_obj.best_trials, key=lambda t: t.values[1])
-            summary["pareto_front"] = [{"trial": t.number, "values": list(t.values), "n_params": t.user_attrs.get("n_params")} for t in front]
-        if trial is not None:
-            summary["note"] = f"trial {chosen.number} was chosen with --trial; it need not be the study's best"
+        summary = _summary(study_obj, opened.url, config, splits, chosen, export.model, export.path, source=export.source, provenance=export.provenance, check=export.check, val_metrics=export.val_metrics, test=test, plots=all_plots)
+        _add_extras(summary, study_obj, chosen, export.model, splits, metric, chosen_by_hand=trial is not None)
+        summary.update(study_extras(study_obj, getattr(config.search, "keep_models", 0)))
+        add_comparisons(summary, opened, config, splits, staging, chosen=chosen, test_outputs=test_outputs, baselines=baselines, ensemble=ensemble, artifacts=artifacts, tolerance=tolerance)
         (staging / INDEX_FILE).write_text(render_index(_json_safe(summary), all_plots, model_summary), encoding="utf-8")
         files = sorted({p.relative_to(staging).as_posix() for p in staging.rglob("*") if p.is_file()} | {SUMMARY_FILE})
         summary["files"] = files
         summary = _json_safe(summary)
         (staging / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-        _publish(staging, out_path, overwrite)
+        publish(staging, out_path, overwrite)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -370,9 +365,9 @@ def build_report(
         study_name=study_obj.study_name,
         trial=chosen.number,
         metric=metric,
-        recorded_value=recorded,
-        reproduced_value=reproduced,
-        model_source=source,
+        recorded_value=export.check["recorded"],
+        reproduced_value=export.check["reproduced"],
+        model_source=export.source,
         test_metrics=dict(test["metrics"]),
         files=files,
         seconds=time.monotonic() - started,

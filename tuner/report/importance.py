@@ -20,7 +20,7 @@ from tuner.ml import metrics as metrics_mod
 if TYPE_CHECKING:
     import keras
 
-    from tuner.data.datasets import Splits
+    from tuner.data.splits import Splits
 
 
 @dataclass(frozen=True)
@@ -85,8 +85,6 @@ def permutation_importance_table(model: keras.Model, splits: Splits, metric: str
     result = permutation_importance(_Fitted(model), frame, y, scoring=score, n_repeats=n_repeats, random_state=seed)
     rows = [Importance(str(name), float(mean), float(std)) for name, mean, std in zip(frame.columns, result.importances_mean, result.importances_std, strict=True)]
     return sorted(rows, key=lambda r: (-r.importance if np.isfinite(r.importance) else np.inf, r.column))
-
-
 
 
 def importance_rows(model: keras.Model, splits: Splits, metric: str, *, n_repeats: int = 5, seed: int = 0) -> list[dict[str, Any]]:

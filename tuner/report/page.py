@@ -9,6 +9,8 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
+from tuner.formatting import format_number
+
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 72rem; padding: 0 1rem; color: #222; }
 h1 { margin-bottom: 0.2rem; } .sub { color: #666; margin-top: 0; }
@@ -23,18 +25,69 @@ figure { margin: 0; } figure img { max-width: 100%; border: 1px solid #eee; }
 
 
 def _num(value: Any) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, float):
-        return f"{value:.4g}" if abs(value) >= 1e4 or (value != 0 and abs(value) < 1e-3) else f"{value:.4f}"
-    if isinstance(value, int) and not isinstance(value, bool):
-        return f"{value:,}"
-    return escape(str(value))
+    """A table cell: fixed point below 10,000, thousands separators for ints, "–" for none."""
+    return escape(format_number(value, fixed_range=(1e-3, 1e4), trim=False, thousands=True, missing="–"))
 
 
 def _table(rows: list[tuple[Any, ...]], headers: tuple[str, ...] | None = None) -> str:
     head = "<tr>" + "".join(f"<th>{escape(h)}</th>" for h in headers) + "</tr>" if headers else ""
     body = "".join("<tr>" + "".join(f"<th>{escape(str(c))}</th>" if i == 0 else f'<td class="num">{_num(c)}</td>' for i, c in enumerate(row)) + "</tr>" for row in rows)
+    return f"<table>{head}{body}</table>"
+
+
+def _comparison_parts(summary: dict[str, Any]) -> list[str]:
+    """The baselines beside the MLP, and the ensemble beside the single best (when built)."""
+    metric, test = summary["metric"], summary["test"]["metrics"]
+    others = [k for k in test if k != metric]
+    parts: list[str] = []
+    if "baselines" in summary:
+        parts += ["<h2>Baselines</h2>", f"<p>{escape(summary.get('baselines_verdict') or '')}.</p>"]
+        if summary["baselines"]:
+            rows = [("tuned MLP (this report)", test[metric], *(test[k] for k in others), None)]
+            rows += [(b["name"], b["value"], *(b["test_metrics"].get(k) for k in others), b["fit_seconds"]) for b in summary["baselines"]]
+            parts.append(_table(rows, ("model", f"test {metric}", *(f"test {k}" for k in others), "fit seconds")))
+            parts.append("<p>" + " ".join(f"{escape(b['name'].capitalize())}: {escape(b['description'])}." for b in summary["baselines"]) + "</p>")
+    ensemble = summary.get("ensemble")
+    if ensemble:
+        val, ens_test = ensemble["validation"], ensemble["test"]
+        rows = [(f"single best (trial {ensemble['single_best']})", val["single"], *(ens_test["single"].get(k) for k in test)), ("ensemble", val["ensemble"], *(ens_test["ensemble"].get(k) for k in test))]
+        members = ", ".join(f"trial {n} × {w:.2f}" for n, w in zip(ensemble["members"], ensemble["weights"], strict=True))
+        skipped = len(ensemble["skipped"])
+        parts += [
+            "<h2>Ensemble</h2>",
+            f"<p><a href='{escape(ensemble['file'])}'>{escape(ensemble['file'])}</a> ({ensemble['n_params']:,} parameters) averages the outputs of {escape(members)}, "
+            f"chosen greedily on validation {escape(metric)} from the {len(ensemble['candidates'])} best trials with a saved model"
+            + (f" ({skipped} trial{'s' if skipped != 1 else ''} without a usable saved model skipped)" if skipped else "")
+            + f". It loads in safe mode and reproduces its validation {escape(metric)} within {val['check']['tolerance']:g}; use it with <code>tuner predict --model {escape(ensemble['file'])}</code>.</p>",
+            _table(rows, ("model", f"validation {metric}", *(f"test {k}" for k in test))),
+        ]
+    return parts
+
+
+def _leaderboard_parts(summary: dict[str, Any]) -> list[str]:
+    """The best completed trials, ranked, and which trials' models are kept."""
+    rows = summary.get("leaderboard") or []
+    parts: list[str] = []
+    if rows:
+        table_rows = [
+            (r["rank"], r["number"], r["value"], r["n_layers"], r["widths"] or None, r["activation"], r["dropout"], r["learning_rate"], r["batch_size"], r["optimizer"], r["epochs_run"], r["n_params"])
+            for r in rows
+        ]
+        parts += [
+            "<h3>Leaderboard</h3>",
+            f"<p>The {len(rows)} best completed trials by validation {escape(summary['metric'])}; export any of them with <code>tuner report --trial N</code>.</p>",
+            _leaderboard_table(table_rows),
+        ]
+    saved = summary.get("saved_models")
+    if saved:
+        parts.append(f"<p>Saved trial models: {escape(saved['note'])}.</p>")
+    return parts
+
+
+def _leaderboard_table(rows: list[tuple[Any, ...]]) -> str:
+    headers = ("rank", "trial", "value", "layers", "widths", "activation", "dropout", "learning rate", "batch", "optimizer", "epochs", "parameters")
+    head = "<tr>" + "".join(f"<th>{escape(h)}</th>" for h in headers) + "</tr>"
+    body = "".join("<tr>" + "".join(f'<td class="num">{_num(c)}</td>' if isinstance(c, (int, float)) else f"<td>{escape(str(c)) if c is not None else '–'}</td>" for c in row) + "</tr>" for row in rows)
     return f"<table>{head}{body}</table>"
 
 
@@ -60,6 +113,7 @@ def render_index(summary: dict[str, Any], plots: list[Any], model_summary: str) 
         f"<p>The test split ({test['n_rows']:,} rows) was used once, here, to score the exported model. "
         f"Split sizes: train {summary['splits']['train']:,}, validation {summary['splits']['validation']:,}, test {summary['splits']['test']:,}.</p>",
     ]
+    parts += _comparison_parts(summary)
     if "per_class" in test:
         rows = [(name, v["precision"], v["recall"], v["f1"], int(v["support"])) for name, v in test["per_class"].items()]
         parts += ["<h2>Per class (test split)</h2>", _table(rows, ("class", "precision", "recall", "F1", "support"))]
@@ -91,11 +145,19 @@ def render_index(summary: dict[str, Any], plots: list[Any], model_summary: str) 
         f"<pre>{escape(model_summary)}</pre>",
         "<h2>Trials</h2>",
         _table([(state.lower(), n) for state, n in summary["counts"].items() if n]),
+        *_leaderboard_parts(summary),
         "<h2>Plots</h2>",
         "<p>Each image links to its interactive version.</p>",
         "<div class='plots'>",
     ]
+    importance_note = (summary.get("param_importances") or {}).get("note")
     for plot in plots:
+        if plot.name == "param_importances" and importance_note and not plot.skipped:
+            parts.append(
+                f"<figure><a href='{escape(plot.html)}'><img src='{escape(plot.png)}' alt='{escape(plot.title)}'></a>"
+                f"<figcaption><b>{escape(plot.title)}</b> · <a href='{escape(plot.html)}'>interactive</a><br><span class='skipped'>Caution: {escape(importance_note)}.</span></figcaption></figure>"
+            )
+            continue
         if plot.skipped:
             parts.append(f"<figure><figcaption><b>{escape(plot.title)}</b>: <span class='skipped'>not drawn ({escape(plot.skipped)})</span></figcaption></figure>")
             continue

@@ -1,13 +1,15 @@
 """Report plots: each written as interactive HTML (plotly) and as PNG (matplotlib, Agg).
 
-Study plots come from ``optuna.visualization`` and its matplotlib twin; test-set plots from
-scikit-learn's displays. No browser is needed: PNGs are drawn by matplotlib, and the HTML
+The optimization history, slice grid and parallel coordinates are drawn in
+:mod:`tuner.report.study_figures` (readable at any number of parameters, pruned trials shown);
+importances, learning curves and the Pareto front come from ``optuna.visualization`` and its
+matplotlib twin; the training curves of one trial are drawn here, one panel per quantity;
+test-set plots come from scikit-learn's displays. No browser is needed: PNGs are drawn by matplotlib, and the HTML
 files share one ``plotly.min.js`` in the plots folder, so they open offline.
 """
 
 from __future__ import annotations
 
-import sys
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,10 +18,13 @@ from typing import Any
 
 import numpy as np
 import optuna
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 from optuna.trial import FrozenTrial, TrialState
 
 from tuner.errors import first_line
+from tuner.keys import BEST_EPOCH, HISTORY
+from tuner.report import study_figures
+from tuner.report.param_axes import pyplot, tick_label
 
 PLOTS_DIR = "plots"
 PNG_DPI = 110
@@ -43,16 +48,6 @@ class Plot:
         return next((f for f in self.files if f.endswith(".png")), None)
 
 
-def _pyplot() -> Any:
-    import matplotlib
-
-    if "matplotlib.pyplot" not in sys.modules:
-        matplotlib.use("Agg")  # no display needed; a notebook's own backend is left alone
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def _figure_of(drawn: Any) -> Any:
     """The matplotlib Figure behind what optuna's matplotlib plots return (Axes or an array)."""
     if isinstance(drawn, np.ndarray):
@@ -66,7 +61,7 @@ def _save(out: Path, name: str, title: str, draw: Callable[[], tuple[Any, Any]])
     A plot that cannot be drawn for this study (too few trials, a single parameter value) is
     recorded as skipped with the reason, and the report goes on.
     """
-    plt = _pyplot()
+    plt = pyplot()
     folder = out / PLOTS_DIR
     folder.mkdir(exist_ok=True)
     with warnings.catch_warnings(), plt.style.context("default"):  # optuna's plots set their own style inside
@@ -136,6 +131,9 @@ def study_plots(study: optuna.Study, out: Path, *, metric: str, size_objective: 
     def pair(fn: str, **kwargs: Any) -> Callable[[], tuple[Any, Any]]:
         return lambda: (getattr(vis, fn)(study, **kwargs), _figure_of(getattr(vis_mpl, fn)(study, **kwargs)))
 
+    def ours(build: Callable[[optuna.Study, str], tuple[Any, Any]]) -> Callable[[], tuple[Any, Any]]:
+        return lambda: build(study, names[0])
+
     def intermediate() -> tuple[Any, Any]:
         fig = vis.plot_intermediate_values(study)
         ax = vis_mpl.plot_intermediate_values(study)
@@ -147,53 +145,83 @@ def study_plots(study: optuna.Study, out: Path, *, metric: str, size_objective: 
         return fig, ax.figure
 
     plots = [
-        _save(out, "optimization_history", f"Optimization history ({names[0]})", pair("plot_optimization_history", **single)),
-        _save(out, "parallel_coordinate", "Parallel coordinate of the parameters", pair("plot_parallel_coordinate", **single)),
+        _save(out, "optimization_history", f"Optimization history ({names[0]})", ours(study_figures.history_figures)),
+        _save(out, "parallel_coordinate", "Parallel coordinate of the parameters", ours(study_figures.parallel_figures)),
         _save(out, "param_importances", "Parameter importances (fANOVA)", pair("plot_param_importances", **single)),
         _save(out, "intermediate_values", "Learning curves of all trials (dotted: pruned)", intermediate),
-        _save(out, "slice", "Slice plot: objective against each parameter", pair("plot_slice", **single)),
+        _save(out, "slice", "Slice plot: objective against each parameter", ours(study_figures.slice_figures)),
     ]
     if multi:
         plots.append(_save(out, "pareto_front", "Pareto front", pair("plot_pareto_front", target_names=names)))
     return plots
 
 
+def _curve_panels(history: dict[str, list[float]], metric: str) -> list[tuple[str, list[str]]]:
+    """(panel name, history keys) per panel: loss, then each metric on its own (the objective's first).
+
+    A metric's train and validation curves share a panel; different metrics never do, nor the
+    loss and a metric. The learning rate gets a panel when it changed during training.
+    """
+    bases = [k.removeprefix("val_") for k in history if k != "learning_rate"]
+    order = ["loss", *([metric] if metric in bases else []), *bases]
+    panels = [(base, [k for k in (base, f"val_{base}") if k in history]) for base in dict.fromkeys(order)]
+    rates = history.get("learning_rate") or []
+    if len(set(rates)) > 1:
+        panels.append(("learning rate", ["learning_rate"]))
+    return [(name, keys) for name, keys in panels if keys]
+
+
+def _curve_label(key: str) -> str:
+    if key == "learning_rate":
+        return "learning rate"
+    return f"validation {key.removeprefix('val_')}" if key.startswith("val_") else f"train {key}"
+
+
+def training_figures(trial: FrozenTrial, *, metric: str) -> tuple[Any, Any]:
+    """(plotly, matplotlib) figures of one trial's ``history``: one panel per quantity, three a row."""
+    from plotly.subplots import make_subplots
+
+    history: dict[str, list[float]] = trial.user_attrs.get(HISTORY) or {}
+    if not history:
+        raise ValueError(f"trial {trial.number} has no recorded history")
+    panels = _curve_panels(history, metric)
+    best_epoch = trial.user_attrs.get(BEST_EPOCH)
+    cols = 2 if len(panels) == 4 else min(3, len(panels))
+    rows = -(-len(panels) // cols)
+    titles = [f"{name} (objective)" if name == metric else name for name, _ in panels]
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles)
+    plt = pyplot()
+    mpl_fig, grid = plt.subplots(rows, cols, figsize=(4.8 * cols, 3.7 * rows), squeeze=False, layout="constrained")
+    for i, ((name, keys), title) in enumerate(zip(panels, titles, strict=True)):
+        ax, row, col = grid.flat[i], i // cols + 1, i % cols + 1
+        for key in keys:
+            epochs = list(range(len(history[key])))
+            train = not key.startswith("val_") and key != "learning_rate"  # dashed: the training split
+            color = "#1f77b4" if train else "#2ca02c" if key == "learning_rate" else "#ff7f0e"
+            fig.add_scatter(x=epochs, y=history[key], mode="lines+markers", name=_curve_label(key), line={"dash": "dash" if train else None, "color": color}, row=row, col=col)
+            ax.plot(epochs, history[key], marker="o", markersize=3, linestyle="--" if train else "-", color=color, label=_curve_label(key))
+        if best_epoch is not None:
+            fig.add_vline(x=best_epoch, line_dash="dot", line_color="grey", row=row, col=col)
+            ax.axvline(best_epoch, color="grey", linestyle=":", label=f"best epoch ({best_epoch})")
+        if name == "learning rate":
+            ax.set_yscale("log")
+            ax.yaxis.set_major_formatter(FuncFormatter(tick_label))
+        ax.set_xlabel("epoch (0-based)")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylabel(title)
+        ax.grid(alpha=0.3)
+        ax.legend(loc="best", fontsize=8)
+        fig.update_xaxes(title_text="epoch (0-based)", row=row, col=col)
+        fig.update_yaxes(title_text=name, row=row, col=col)
+    for ax in grid.flat[len(panels):]:
+        ax.set_visible(False)
+    fig.update_layout(height=380 * rows)
+    return fig, mpl_fig
+
+
 def training_curves(trial: FrozenTrial, out: Path, *, metric: str) -> Plot:
-    """Loss and metric per epoch of one trial, train against validation, from its ``history``."""
-    history: dict[str, list[float]] = trial.user_attrs.get("history") or {}
-    title = f"Training curves of trial {trial.number}"
-
-    def draw() -> tuple[Any, Any]:
-        if not history:
-            raise ValueError(f"trial {trial.number} has no recorded history")
-        from plotly.subplots import make_subplots
-
-        plt = _pyplot()
-        panels = [("loss", [k for k in ("loss", "val_loss") if k in history]), ("metric", [k for k in history if k not in ("loss", "val_loss", "learning_rate")])]
-        panels = [(p if p == "loss" else " / ".join(dict.fromkeys(k.removeprefix("val_") for k in keys)), keys) for p, keys in panels if keys]
-        best_epoch = trial.user_attrs.get("best_epoch")
-        fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[p for p, _ in panels])
-        mpl_fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4), squeeze=False)
-        for col, (panel, keys) in enumerate(panels):
-            ax = axes[0][col]
-            for key in keys:
-                epochs = list(range(len(history[key])))
-                label = key.replace("val_", "validation ") if key.startswith("val_") else f"train {key}"
-                dash = None if key.startswith("val_") else "dash"
-                fig.add_scatter(x=epochs, y=history[key], mode="lines+markers", name=label, line={"dash": dash}, row=1, col=col + 1)
-                ax.plot(epochs, history[key], marker="o", markersize=3, linestyle="-" if key.startswith("val_") else "--", label=label)
-            if best_epoch is not None:
-                fig.add_vline(x=best_epoch, line_dash="dot", line_color="grey", row=1, col=col + 1)
-                ax.axvline(best_epoch, color="grey", linestyle=":", label=f"best epoch ({best_epoch})")
-            ax.set_xlabel("epoch (0-based)")
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-            ax.set_ylabel(panel)
-            ax.legend(loc="best", fontsize=8)
-            fig.update_xaxes(title_text="epoch (0-based)", row=1, col=col + 1)
-        mpl_fig.suptitle(title)
-        return fig, mpl_fig
-
-    return _save(out, "training_curves", title, draw)
+    """Loss and each metric per epoch of one trial, train against validation, from its ``history``."""
+    return _save(out, "training_curves", f"Training curves of trial {trial.number}", lambda: training_figures(trial, metric=metric))
 
 
 # --------------------------------------------------------------------------- test-set plots
@@ -204,7 +232,7 @@ def confusion_matrix_plot(y_true: np.ndarray, y_pred: np.ndarray, class_names: l
         import plotly.express as px
         from sklearn.metrics import ConfusionMatrixDisplay, confusion_matrix
 
-        plt = _pyplot()
+        plt = pyplot()
         labels = list(range(len(class_names)))
         cm = confusion_matrix(y_true, y_pred, labels=labels)
         fig = px.imshow(cm, x=class_names, y=class_names, text_auto=True, color_continuous_scale="Blues", labels={"x": "predicted", "y": "true", "color": "rows"})
@@ -223,7 +251,7 @@ def roc_pr_plots(y_true: np.ndarray, p_positive: np.ndarray, out: Path, *, posit
     def roc() -> tuple[Any, Any]:
         import plotly.graph_objects as go
 
-        plt = _pyplot()
+        plt = pyplot()
         fpr, tpr, _ = skm.roc_curve(y_true, p_positive)
         auc = skm.roc_auc_score(y_true, p_positive)
         fig = go.Figure([go.Scatter(x=fpr, y=tpr, mode="lines", name=f"ROC (AUC = {auc:.4f})"), go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line={"dash": "dash", "color": "grey"}, name="chance")])
@@ -235,7 +263,7 @@ def roc_pr_plots(y_true: np.ndarray, p_positive: np.ndarray, out: Path, *, posit
     def pr() -> tuple[Any, Any]:
         import plotly.graph_objects as go
 
-        plt = _pyplot()
+        plt = pyplot()
         precision, recall, _ = skm.precision_recall_curve(y_true, p_positive)
         ap = skm.average_precision_score(y_true, p_positive)
         fig = go.Figure([go.Scatter(x=recall, y=precision, mode="lines", line={"shape": "hv"}, name=f"PR (AP = {ap:.4f})")])
@@ -260,7 +288,7 @@ def regression_scatter(y_true: np.ndarray, y_pred: np.ndarray, out: Path) -> Plo
         import plotly.graph_objects as go
         from sklearn.metrics import PredictionErrorDisplay
 
-        plt = _pyplot()
+        plt = pyplot()
         lo, hi = float(min(y_true.min(), y_pred.min())), float(max(y_true.max(), y_pred.max()))
         fig = go.Figure([go.Scatter(x=y_pred, y=y_true, mode="markers", name="test rows", opacity=0.7), go.Scatter(x=[lo, hi], y=[lo, hi], mode="lines", line={"dash": "dash", "color": "grey"}, name="perfect prediction")])
         fig.update_layout(xaxis_title="predicted", yaxis_title="true")

@@ -1,5 +1,8 @@
 """Create or resume a study and run it: the one entry point for the CLI and Python users.
 
+:func:`run_study` runs in this process, :func:`join_study` joins a study already in the store
+(``tuner worker``), and :func:`run_workers` runs several local worker processes.
+
 ``trials`` is the study's total budget of *finished* trials (complete + pruned), counting the
 ones already in the store: running the same command again resumes, and stops at exactly
 ``trials``. Failed trials (diverged training) do not count towards the budget.
@@ -7,61 +10,46 @@ ones already in the store: running the same command again resumes, and stops at 
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import logging
 import os
 import time
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import optuna
-from optuna.trial import FrozenTrial, TrialState
 
 from tuner.artifacts import with_model_artifacts
-from tuner.config.parse import config_from_dict, load_config, resolve_study, with_overrides
+from tuner.config.parse import load_config, resolve_study, with_overrides
 from tuner.config.schema import StudyConfig
+from tuner.config.start import start_params
+from tuner.config.stored import metric_names, resume_changes, settings_attrs, stored_config
 from tuner.data.datasets import Splits, load_splits
-from tuner.errors import ConfigError, StudyNotFoundError, TunerError
-from tuner.keys import BUDGET_ATTR, CONFIG_ATTR, RUN_CONFIG_ATTR, SEED_ATTR
-from tuner.run.local import SignalGuard, run_trials, sampler_seed, study_budget
-from tuner.search.objective import AfterTrain, Objective
-from tuner.storage import mask_url, open_storage, resolve_storage_url
-from tuner.studies import RunResult, load_existing_study, study_name_for, summarize
+from tuner.errors import ConfigError, StudyNotFoundError
+from tuner.keys import BUDGET_ATTR, SEED_ATTR
+from tuner.ml.backend import DEFAULT_BACKEND, check_installed, resolve_backend, use_backend
+from tuner.run.budget import TrialCallback, run_trials, sampler_seed, study_budget
+from tuner.run.local import run_local_workers
+from tuner.run.signals import SignalGuard
+from tuner.search.cv import is_kfold, pruner_resource
+from tuner.search.objective import AfterTrain, Objective, OnEpoch
+from tuner.search.samplers import make_pruner, make_sampler
+from tuner.storage import mask_url, open_existing_storage, open_storage, resolve_storage_url
+from tuner.studies import (
+    RunResult,
+    RunStart,
+    load_existing_study,
+    n_finished,
+    run_start,
+    study_name_for,
+    summarize,
+)
 
-TrialCallback = Callable[[optuna.Study, FrozenTrial], None]
-
-
-# --------------------------------------------------------------------------- factories
-
-
-def make_sampler(name: str, seed: int | None) -> optuna.samplers.BaseSampler:
-    """Optuna sampler by name: ``tpe`` (default), ``random``, ``cmaes`` or ``gp``."""
-    if name == "tpe":
-        return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, constant_liar=True)
-    if name == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    if name == "cmaes":
-        return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
-    if name == "gp":
-        try:
-            import torch  # noqa: F401  (GPSampler needs PyTorch)
-        except ImportError:
-            raise ConfigError("sampler 'gp' needs PyTorch; install it with: pip install 'tuner[gp]' (or choose tpe, random or cmaes)") from None
-        return optuna.samplers.GPSampler(seed=seed, deterministic_objective=False)
-    raise ConfigError(f"unknown sampler '{name}'; choose from: tpe, random, cmaes, gp")
-
-
-def make_pruner(name: str, max_epochs: int) -> optuna.pruners.BasePruner:
-    """Optuna pruner by name: ``hyperband`` (default), ``median``, ``sha`` or ``none``."""
-    if name == "hyperband":
-        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max_epochs, reduction_factor=3)
-    if name == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1)
-    if name == "sha":
-        return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3)
-    if name == "none":
-        return optuna.pruners.NopPruner()
-    raise ConfigError(f"unknown pruner '{name}'; choose from: hyperband, median, sha, none")
-
+#: Called once a run has opened its study, before any training: what the study holds.
+OnStart = Callable[[RunStart], None]
 
 # --------------------------------------------------------------------------- study helpers
 
@@ -73,61 +61,123 @@ def load_study_config(study: str | os.PathLike[str] | StudyConfig) -> StudyConfi
     return load_config(resolve_study(study))
 
 
-def _check_compatible(config: StudyConfig, stored: dict[str, Any], study_name: str) -> None:
-    mine = config.to_dict()
-    for part in ("data", "objective"):
-        if stored.get(part) != mine[part]:
-            raise ConfigError(
-                f"study '{study_name}' in the store was created with a different [{part}] "
-                f"({stored.get(part)}); resuming it with {mine[part]} would mix incomparable trials. "
-                "Restore the original settings or give the study a new [study] name"
-            )
+def _record_settings(study: optuna.Study, config: StudyConfig, *, accept_changes: bool = False) -> None:
+    """Check ``config`` against the study's stored settings, then record it (and its metric names).
+
+    A changed setting is refused (nothing written) unless ``accept_changes``, which records the
+    change with the trial it applies from; see :mod:`tuner.config.stored`.
+    """
+    attrs = study.user_attrs
+    stored = stored_config(attrs, study.study_name)
+    n_trials = len(study.get_trials(deepcopy=False))
+    changes = [] if stored is None else resume_changes(stored, config, name=study.study_name, n_trials=n_trials, accept=accept_changes)
+    for key, value in settings_attrs(config, attrs, changes=changes, from_trial=n_trials).items():
+        study.set_user_attr(key, value)
+    if not study.metric_names:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(metric_names(config))
 
 
-def create_or_load_study(config: StudyConfig, storage: optuna.storages.BaseStorage, *, sampler: optuna.samplers.BaseSampler | None = None, pruner: optuna.pruners.BasePruner | None = None) -> optuna.Study:
-    """Create the study on first use (recording its config and seed), else load and check it."""
+def create_or_load_study(config: StudyConfig, storage: optuna.storages.BaseStorage, *, sampler: optuna.samplers.BaseSampler | None = None, pruner: optuna.pruners.BasePruner | None = None, accept_changes: bool = False) -> optuna.Study:
+    """Create the study on first use (recording its config and seed), else load and check it.
+
+    Resuming with other settings is refused unless ``accept_changes`` (see :func:`_record_settings`).
+    """
     existing = {s.study_name: s for s in optuna.get_all_study_summaries(storage, include_best_trial=False)}
     if config.name in existing:
         study = optuna.load_study(study_name=config.name, storage=storage, sampler=sampler, pruner=pruner)
-        stored = study.user_attrs.get(CONFIG_ATTR)
-        if stored is not None:
-            _check_compatible(config, stored, config.name)
+        _record_settings(study, config, accept_changes=accept_changes)
         return study
     try:
         study = optuna.create_study(study_name=config.name, storage=storage, directions=list(config.objective.directions), sampler=sampler, pruner=pruner)
     except optuna.exceptions.DuplicatedStudyError:  # another worker created it a moment ago
-        return create_or_load_study(config, storage, sampler=sampler, pruner=pruner)
-    study.set_user_attr(CONFIG_ATTR, config.to_dict())
+        return create_or_load_study(config, storage, sampler=sampler, pruner=pruner, accept_changes=accept_changes)
+    _record_settings(study, config)
     seed = config.search.seed if config.search.seed is not None else int.from_bytes(os.urandom(4), "little") % (2**31 - 1)
     study.set_user_attr(SEED_ATTR, seed)
+    for entry in config.search.start:  # [search] start: tried first, queued once (not on resume)
+        study.enqueue_trial(start_params(entry, config.space), skip_if_exists=True)
     return study
+
+
+@dataclass
+class PreparedStudy:
+    """A study ready to run: its settings, its data, and the store that holds it."""
+
+    config: StudyConfig
+    splits: Splits
+    storage_url: str  # unmasked: pass it on, never print it (use :func:`tuner.storage.mask_url`)
+    storage: optuna.storages.RDBStorage
+    study: optuna.Study
+
+
+def with_backend(config: StudyConfig, *, in_process: bool = True) -> StudyConfig:
+    """``config`` with its Keras backend resolved: the flag or study file's, else ``$KERAS_BACKEND``,
+    else TensorFlow (recorded as None, the stored default); set up here when ``in_process``."""
+    backend = resolve_backend(None, config.training.backend)
+    if in_process:
+        use_backend(backend)
+    else:
+        check_installed(backend)
+    return dataclasses.replace(config, training=dataclasses.replace(config.training, backend=None if backend == DEFAULT_BACKEND else backend))
+
+
+def prepare_study(
+    study: str | os.PathLike[str] | StudyConfig,
+    *,
+    storage: str | None = None,
+    splits: Splits | None = None,
+    data_dir: str | os.PathLike[str] | None = None,
+    in_process: bool = True,
+    accept_changes: bool = False,
+    **overrides: Any,
+) -> PreparedStudy:
+    """Validate the study file, flags and data, then create or load the study in the store.
+
+    Records on the study its budget (``trials``, the total of finished trials) and the run's
+    settings, which workers joining the study read. ``in_process``: trials run in this process
+    (so its Keras backend is set here), not in worker processes. ``accept_changes``: resume
+    even if settings changed, recording the change on the study.
+    """
+    trials = overrides.get("trials")
+    if trials is not None and trials < 1:
+        raise ConfigError(f"--trials must be a positive number of finished trials, got {trials}")
+    config = with_backend(with_overrides(load_study_config(study), **overrides), in_process=in_process)
+    # Validate everything that can fail before the store is touched.
+    splits = splits if splits is not None else load_splits(config.data, data_dir)
+    make_sampler(config.search.sampler, 0)
+    storage_url = resolve_storage_url(storage)
+    rdb = open_storage(storage_url)
+    study_obj = create_or_load_study(config, rdb, accept_changes=accept_changes)
+    study_obj.set_user_attr(BUDGET_ATTR, config.search.trials)
+    return PreparedStudy(config, splits, storage_url, rdb, study_obj)
+
+
+def _announce(prepared: PreparedStudy, on_start: OnStart | None, workers: int) -> None:
+    """Tell ``on_start`` what the study holds before this run trains anything."""
+    if on_start is not None:
+        on_start(run_start(prepared.study, prepared.config, storage_url=prepared.storage_url, budget=prepared.config.search.trials, workers=workers))
 
 
 # --------------------------------------------------------------------------- running
 
 
-class _FailureGuard:
-    """Counts this process's trials and stops the study after ``limit`` failures."""
-
-    def __init__(self, limit: int):
-        self.limit = limit
-        self.seen = 0
-        self.failures = 0
-
-    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        self.seen += 1
-        if trial.state == TrialState.FAIL:
-            self.failures += 1
-            if self.failures >= self.limit:
-                study.stop()
-
-
-def _configure_logging(verbose: bool) -> None:
+@contextlib.contextmanager
+def _run_logging(verbose: bool) -> Iterator[None]:
+    """Log levels for one run, restored after it; Optuna's ExperimentalWarning (multivariate
+    TPE, heartbeats) is silenced within it only."""
+    absl = logging.getLogger("absl")
+    saved = optuna.logging.get_verbosity(), absl.level
     optuna.logging.set_verbosity(optuna.logging.INFO if verbose else optuna.logging.ERROR)
-    logging.getLogger("absl").setLevel(logging.ERROR)
-    import warnings
-
-    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    absl.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            yield
+    finally:
+        optuna.logging.set_verbosity(saved[0])
+        absl.setLevel(saved[1])
 
 
 def run_study(
@@ -146,6 +196,10 @@ def run_study(
     after_train: list[AfterTrain] | None = None,
     splits: Splits | None = None,
     max_failures: int | None = None,
+    backend: str | None = None,
+    on_start: OnStart | None = None,
+    on_epoch: OnEpoch | None = None,
+    accept_changes: bool = False,
 ) -> RunResult:
     """Run ``study`` until it holds exactly ``trials`` finished trials (or ``timeout`` passes).
 
@@ -153,17 +207,19 @@ def run_study(
     a :class:`StudyConfig`. Keyword arguments override the file, as the CLI flags do.
     The run stops with an error once ``max_failures`` trials of this run have failed
     (default: the larger of 10 and the budget).
+    ``on_start`` is told what the study holds before any training; ``on_epoch`` is called
+    after each epoch of each trial (see :data:`tuner.search.objective.OnEpoch`).
+    Resuming a study with other settings (other than ``trials``, ``timeout`` and ``backend``)
+    is refused unless ``accept_changes``, which records the change on the study.
     """
-    config, splits, storage_url, rdb, study_obj = prepare_study(study, storage=storage, splits=splits, data_dir=data_dir, verbose=verbose, trials=trials, timeout=timeout, max_epochs=max_epochs, seed=seed, sampler=sampler, pruner=pruner)
-    return _run_to_budget(study_obj, config, splits, storage_url, rdb, timeout=config.search.timeout, worker_index=0, verbose=verbose, callbacks=callbacks, after_train=after_train, max_failures=max_failures)
+    with _run_logging(verbose):
+        prepared = prepare_study(study, storage=storage, splits=splits, data_dir=data_dir, accept_changes=accept_changes, trials=trials, timeout=timeout, max_epochs=max_epochs, seed=seed, sampler=sampler, pruner=pruner, backend=backend)
+        _announce(prepared, on_start, workers=1)
+        return _run_to_budget(prepared, timeout=prepared.config.search.timeout, worker_index=0, verbose=verbose, callbacks=callbacks, after_train=after_train, max_failures=max_failures, on_epoch=on_epoch)
 
 
 def _run_to_budget(
-    study: optuna.Study,
-    config: StudyConfig,
-    splits: Splits,
-    storage_url: str,
-    rdb: optuna.storages.RDBStorage,
+    prepared: PreparedStudy,
     *,
     timeout: float | None,
     worker_index: int | None,
@@ -171,53 +227,22 @@ def _run_to_budget(
     callbacks: list[TrialCallback] | None,
     after_train: list[AfterTrain] | None,
     max_failures: int | None,
+    on_epoch: OnEpoch | None = None,
 ) -> RunResult:
-    """This process's share of the study: trials until the stored budget is met (see workers)."""
+    """This process's share of the study: trials until the stored budget is met."""
+    study, config, splits = prepared.study, prepared.config, prepared.splits
     search = config.search
     base_seed = search.seed if search.seed is not None else int(study.user_attrs.get(SEED_ATTR, 0))
     already = len(study.get_trials(deepcopy=False))
     # Mix in the trials already stored so a resumed run does not replay the first run's draws.
     study.sampler = make_sampler(search.sampler, sampler_seed(base_seed, already, worker_index))
-    study.pruner = make_pruner(search.pruner, config.training.max_epochs)
-    objective = Objective(config, splits, base_seed=base_seed, verbose=verbose, after_train=with_model_artifacts(after_train, storage_url, splits, config))
+    study.pruner = make_pruner(search.pruner, pruner_resource(config))
+    objective = Objective(config, splits, base_seed=base_seed, verbose=verbose, after_train=with_model_artifacts(after_train, prepared.storage_url, splits, config), on_epoch=on_epoch)
     started = time.monotonic()
-    guard = _FailureGuard(max_failures or max(10, study_budget(study, search.trials)))
+    limit = max_failures or max(10, study_budget(study, search.trials))
     with SignalGuard() as signals:
-        run_trials(study, objective, storage=rdb, default_budget=search.trials, guard=signals, timeout=timeout, callbacks=[guard, *(callbacks or [])], stop=lambda: guard.failures >= guard.limit)
-    if guard.failures >= guard.limit:
-        raise TunerError(f"{guard.failures} trials failed in this run (training diverged); narrow the learning-rate range or check the data")
-    return summarize(study, storage_url=storage_url, seconds=time.monotonic() - started, trials_run=guard.seen)
-
-
-def prepare_study(
-    study: str | os.PathLike[str] | StudyConfig,
-    *,
-    storage: str | None = None,
-    splits: Splits | None = None,
-    data_dir: str | os.PathLike[str] | None = None,
-    verbose: bool = False,
-    **overrides: Any,
-) -> tuple[StudyConfig, Splits, str, optuna.storages.RDBStorage, optuna.Study]:
-    """Validate the study file, flags and data, then create or load the study in the store.
-
-    Records on the study its budget (``trials``, the total of finished trials) and the run's
-    settings, which workers joining the study read. Returns the config, the splits, the
-    storage URL, the storage and the study.
-    """
-    trials = overrides.get("trials")
-    if trials is not None and trials < 1:
-        raise ConfigError(f"--trials must be a positive number of finished trials, got {trials}")
-    config = with_overrides(load_study_config(study), **overrides)
-    _configure_logging(verbose)
-    # Validate everything that can fail before the store is touched.
-    splits = splits if splits is not None else load_splits(config.data, data_dir)
-    make_sampler(config.search.sampler, 0)
-    storage_url = resolve_storage_url(storage)
-    rdb = open_storage(storage_url)
-    study_obj = create_or_load_study(config, rdb)
-    study_obj.set_user_attr(RUN_CONFIG_ATTR, config.to_dict())
-    study_obj.set_user_attr(BUDGET_ATTR, config.search.trials)
-    return config, splits, storage_url, rdb, study_obj
+        tally = run_trials(study, objective, storage=prepared.storage, default_budget=search.trials, guard=signals, timeout=timeout, callbacks=callbacks or (), max_failures=limit)
+    return summarize(study, storage_url=prepared.storage_url, seconds=time.monotonic() - started, trials_run=tally.run)
 
 
 def join_study(
@@ -232,28 +257,81 @@ def join_study(
     after_train: list[AfterTrain] | None = None,
     worker_index: int | None = None,
     max_failures: int | None = None,
+    backend: str | None = None,
 ) -> RunResult:
     """Join a study that is already in the store and run trials until its budget is met.
 
     What ``tuner worker`` does, on any machine that reaches the store: the settings (data,
     space, training, sampler) and the budget come from the study, as the latest ``tuner run``
     recorded them; ``trials`` sets a new budget for every worker. ``worker_index`` picks the
-    sampler's seed (``None``: a random one).
+    sampler's seed (``None``: a random one). ``backend`` overrides the study's Keras backend.
     """
     if trials is not None and trials < 1:
         raise ConfigError(f"--trials must be a positive number of finished trials, got {trials}")
     if timeout is not None and timeout <= 0:
         raise ConfigError(f"--timeout must be a positive number of seconds, got {timeout}")
-    _configure_logging(verbose)
-    storage_url = resolve_storage_url(storage)
-    rdb = open_storage(storage_url)
-    name = study_name_for(study)
-    study_obj = load_existing_study(name, rdb)
-    stored = study_obj.user_attrs.get(RUN_CONFIG_ATTR) or study_obj.user_attrs.get(CONFIG_ATTR)
-    if stored is None:
-        raise StudyNotFoundError(f"study '{name}' in {mask_url(storage_url)} has no tuner settings (it was not started by tuner run); start it with: tuner run --study {name}")
-    config = config_from_dict(stored)
-    splits = load_splits(config.data, data_dir)
-    if trials is not None:
-        study_obj.set_user_attr(BUDGET_ATTR, trials)
-    return _run_to_budget(study_obj, config, splits, storage_url, rdb, timeout=timeout, worker_index=worker_index, verbose=verbose, callbacks=callbacks, after_train=after_train, max_failures=max_failures)
+    with _run_logging(verbose):
+        storage_url = resolve_storage_url(storage)
+        rdb = open_existing_storage(storage_url)
+        name = study_name_for(study)
+        study_obj = load_existing_study(name, rdb)
+        config = stored_config(study_obj.user_attrs, name)
+        if config is None:
+            raise StudyNotFoundError(f"study '{name}' in {mask_url(storage_url)} has no tuner settings (it was not started by tuner run); start it with: tuner run --study {name}")
+        use_backend(resolve_backend(backend, config.training.backend or DEFAULT_BACKEND))
+        splits = load_splits(config.data, data_dir)
+        if trials is not None:
+            study_obj.set_user_attr(BUDGET_ATTR, trials)
+        prepared = PreparedStudy(config, splits, storage_url, rdb, study_obj)
+        return _run_to_budget(prepared, timeout=timeout, worker_index=worker_index, verbose=verbose, callbacks=callbacks, after_train=after_train, max_failures=max_failures)
+
+
+def run_workers(
+    study: str | os.PathLike[str] | StudyConfig,
+    *,
+    workers: int,
+    storage: str | None = None,
+    trials: int | None = None,
+    timeout: float | None = None,
+    max_epochs: int | None = None,
+    seed: int | None = None,
+    sampler: str | None = None,
+    pruner: str | None = None,
+    data_dir: str | os.PathLike[str] | None = None,
+    verbose: bool = False,
+    callbacks: Sequence[TrialCallback] = (),
+    threads_per_worker: int | None = None,
+    poll: float = 1.0,
+    backend: str | None = None,
+    on_start: OnStart | None = None,
+    on_epoch: OnEpoch | None = None,
+    accept_changes: bool = False,
+) -> RunResult:
+    """Run ``study`` with ``workers`` local processes on one store until its budget is met.
+
+    Arguments are those of :func:`run_study`. ``callbacks`` run in this process for every
+    trial that ends in the study (whichever worker ran it). ``threads_per_worker`` defaults to
+    the machine's cores divided among the workers. ``workers=1`` runs in this process, unless
+    ``threads_per_worker`` is given (TensorFlow's threads are fixed once it has started, so
+    capping them needs a fresh process). ``on_start`` and ``on_epoch`` are those of
+    :func:`run_study`; with several workers this process reads each running trial's latest
+    epoch from the store every ``poll`` seconds.
+    """
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ConfigError(f"--workers must be a whole number of processes, at least 1; got {workers!r}")
+    if threads_per_worker is not None and threads_per_worker < 1:
+        raise ConfigError(f"threads_per_worker must be at least 1, got {threads_per_worker}")
+    overrides = dict(trials=trials, timeout=timeout, max_epochs=max_epochs, seed=seed, sampler=sampler, pruner=pruner, backend=backend)
+    if workers == 1 and threads_per_worker is None:
+        return run_study(study, storage=storage, data_dir=data_dir, verbose=verbose, callbacks=list(callbacks), on_start=on_start, on_epoch=on_epoch, accept_changes=accept_changes, **overrides)
+    with _run_logging(verbose):
+        prepared = prepare_study(study, storage=storage, data_dir=data_dir, in_process=False, accept_changes=accept_changes, **overrides)
+        _announce(prepared, on_start, workers=workers)
+        study_obj = prepared.study
+        started = time.monotonic()
+        n_before = len(study_obj.get_trials(deepcopy=False))
+        if n_finished(study_obj) < prepared.config.search.trials:
+            local_data = None if data_dir is None else str(data_dir)
+            run_local_workers(study_obj, join=join_study, workers=workers, storage_url=prepared.storage_url, data_dir=local_data, timeout=prepared.config.search.timeout, verbose=verbose, threads_per_worker=threads_per_worker, callbacks=callbacks, poll=poll, backend=prepared.config.training.backend or DEFAULT_BACKEND, on_epoch=None if is_kfold(prepared.config) else on_epoch, max_epochs=prepared.config.training.max_epochs)
+        trials_run = len(study_obj.get_trials(deepcopy=False)) - n_before
+        return summarize(study_obj, storage_url=prepared.storage_url, seconds=time.monotonic() - started, trials_run=trials_run)

@@ -16,16 +16,31 @@ from typing import TYPE_CHECKING, Any
 import optuna
 
 from tuner.errors import TrialError
+from tuner.keys import (
+    BEST_EPOCH,
+    EPOCHS_RUN,
+    FAIL_REASON,
+    HISTORY,
+    N_PARAMS,
+    THRESHOLD,
+    TRAIN_SECONDS,
+    TRIAL_SEED,
+    VAL_METRICS,
+)
 from tuner.ml.backend import load_keras
 from tuner.ml.model import count_params, n_outputs
 from tuner.ml.training import TrainResult, train
+from tuner.search.cv import FoldsPruned, is_kfold, run_kfold_trial
 from tuner.search.space import suggest_params
 
 if TYPE_CHECKING:
     from tuner.config.schema import StudyConfig
-    from tuner.data.datasets import Splits
+    from tuner.data.splits import Splits
 
 AfterTrain = Callable[[optuna.Trial, TrainResult], None]
+#: Called after each epoch of a trial: ``(trial_number, epoch, max_epochs, value)``, the epoch
+#: counted from 1 and the value the study metric on the validation split.
+OnEpoch = Callable[[int, int, int, float], None]
 
 
 def trial_seed(base_seed: int, trial_number: int) -> int:
@@ -33,7 +48,7 @@ def trial_seed(base_seed: int, trial_number: int) -> int:
     return (base_seed * 1_000_003 + trial_number * 7_919 + 12_345) % (2**31 - 1)
 
 
-def _pruning_callback(trial: optuna.Trial, monitor: str, *, prune: bool = True) -> Any:
+def _pruning_callback(trial: optuna.Trial, monitor: str, *, prune: bool = True, on_epoch: OnEpoch | None = None, max_epochs: int = 0) -> Any:
     load_keras()
     from optuna_integration.keras import KerasPruningCallback
 
@@ -44,6 +59,9 @@ def _pruning_callback(trial: optuna.Trial, monitor: str, *, prune: bool = True) 
 
         def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
             self.epochs_run = epoch + 1
+            value = (logs or {}).get(monitor)
+            if on_epoch is not None and value is not None:
+                on_epoch(trial.number, epoch + 1, max_epochs, float(value))
             if prune:  # Optuna cannot prune two-objective trials (trial.report is unsupported)
                 super().on_epoch_end(epoch, logs)
 
@@ -53,42 +71,48 @@ def _pruning_callback(trial: optuna.Trial, monitor: str, *, prune: bool = True) 
 class Objective:
     """Callable objective for ``study.optimize``; data is loaded once, outside the trials."""
 
-    def __init__(self, config: StudyConfig, splits: Splits, *, base_seed: int, verbose: bool = False, after_train: list[AfterTrain] | None = None):
+    def __init__(self, config: StudyConfig, splits: Splits, *, base_seed: int, verbose: bool = False, after_train: list[AfterTrain] | None = None, on_epoch: OnEpoch | None = None):
         self.config = config
         self.splits = splits
         self.base_seed = base_seed
         self.verbose = verbose
         self.after_train = list(after_train or [])
+        self.on_epoch = on_epoch  # holdout trials only: a k-fold trial reports per fold
 
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, float]:
         params = suggest_params(trial, self.config.space)
         # A trial queued again after its worker died carries its seed over: a faithful re-run.
-        seed = int(trial.user_attrs.get("seed", trial_seed(self.base_seed, trial.number)))
-        trial.set_user_attr("seed", seed)
+        seed = int(trial.user_attrs.get(TRIAL_SEED, trial_seed(self.base_seed, trial.number)))
+        trial.set_user_attr(TRIAL_SEED, seed)
         n_params = count_params(params, self.splits.n_features, n_outputs(self.splits.task, self.splits.n_classes))
-        trial.set_user_attr("n_params", n_params)
+        trial.set_user_attr(N_PARAMS, n_params)
         two_objectives = self.config.objective.size_objective is not None  # metric, then n_params
-        pruning = _pruning_callback(trial, f"val_{self.config.objective.metric}", prune=not two_objectives)
+        pruning = _pruning_callback(trial, f"val_{self.config.objective.metric}", prune=not two_objectives, on_epoch=self.on_epoch, max_epochs=self.config.training.max_epochs)
         started = time.perf_counter()
         try:
+            if is_kfold(self.config):  # one model per fold; the after_train hooks get a refit on all rows
+                value = run_kfold_trial(trial, params, self.splits, self.config, seed=seed, prune=not two_objectives, verbose=self.verbose, after_train=self.after_train)
+                return (value, float(n_params)) if two_objectives else value
             result = train(params, self.splits, self.config, seed=seed, callbacks=[pruning], verbose=self.verbose)
-            trial.set_user_attr("epochs_run", result.epochs_run)
-            trial.set_user_attr("best_epoch", result.best_epoch)
-            trial.set_user_attr("train_seconds", round(result.seconds, 3))
-            trial.set_user_attr("val_metrics", result.val_metrics)
-            trial.set_user_attr("history", result.history)
+            trial.set_user_attr(EPOCHS_RUN, result.epochs_run)
+            trial.set_user_attr(BEST_EPOCH, result.best_epoch)
+            trial.set_user_attr(TRAIN_SECONDS, round(result.seconds, 3))
+            trial.set_user_attr(VAL_METRICS, result.val_metrics)
+            trial.set_user_attr(HISTORY, result.history)
             if result.threshold is not None:
-                trial.set_user_attr("threshold", result.threshold)
+                trial.set_user_attr(THRESHOLD, result.threshold)
             for hook in self.after_train:
                 hook(trial, result)
             return (result.best_value, float(n_params)) if two_objectives else result.best_value
+        except FoldsPruned:  # it recorded its folds' numbers itself
+            raise
         except optuna.TrialPruned:
-            trial.set_user_attr("epochs_run", pruning.epochs_run)
-            trial.set_user_attr("train_seconds", round(time.perf_counter() - started, 3))
+            trial.set_user_attr(EPOCHS_RUN, pruning.epochs_run)
+            trial.set_user_attr(TRAIN_SECONDS, round(time.perf_counter() - started, 3))
             raise
         except TrialError as exc:
-            trial.set_user_attr("fail_reason", str(exc))
-            trial.set_user_attr("epochs_run", pruning.epochs_run)
+            trial.set_user_attr(FAIL_REASON, str(exc))
+            trial.set_user_attr(EPOCHS_RUN, pruning.epochs_run)
             nan = float("nan")  # Optuna records the trial as FAIL and the study goes on
             return (nan, nan) if two_objectives else nan
         finally:

@@ -12,6 +12,7 @@ from typing import Any
 import optuna
 
 from tuner.config.schema import FloatRange, IntRange, SearchSpace
+from tuner.ml.model import layer_widths  # decodes what suggest_params draws
 
 
 def _suggest_range(trial: optuna.Trial, name: str, rng: IntRange | FloatRange) -> Any:
@@ -34,6 +35,4 @@ def suggest_params(trial: optuna.Trial, space: SearchSpace) -> dict[str, Any]:
     return params
 
 
-def layer_widths(params: dict[str, Any]) -> list[int]:
-    """The hidden-layer widths encoded in ``params``."""
-    return [int(params[f"units_{i}"]) for i in range(int(params["n_layers"]))]
+__all__ = ["layer_widths", "suggest_params"]

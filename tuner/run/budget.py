@@ -1,0 +1,265 @@
+"""The exact budget: one worker's trial loop, safe with any number of workers on one store.
+
+A study's budget is its total of *finished* trials (complete + pruned), stored on the study.
+Optuna's ``MaxTrialsCallback`` alone stops a worker only *after* a trial ends, so K workers
+that each start "one more" overshoot by up to K - 1. Here every worker, before each trial,
+takes the study's lock (:class:`~tuner.storage.StudyLock`), fails trials whose heartbeat
+stopped (Optuna re-queues them with the same parameters), counts finished + running trials
+and starts a trial only if that count is below the budget; the lock is released as soon as
+the new trial is in the store, so the next worker counts it. When the budget is taken but not
+yet finished (the last trials are still running) a worker waits: if one of those trials fails
+or its worker dies, it takes over.
+
+Failed trials (diverged training) do not count towards the budget; the loop stops with an
+error once ``max_failures`` of this worker's trials have failed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from tuner.errors import Interrupted, TunerError
+from tuner.keys import BUDGET_ATTR, FAIL_REASON, WORKER
+from tuner.run.signals import SignalGuard
+from tuner.storage import StudyLock
+from tuner.studies import FINISHED
+
+_logger = logging.getLogger("tuner.run.budget")
+
+#: Called with the study and each trial that ends (Optuna's callback signature).
+TrialCallback = Callable[[optuna.Study, FrozenTrial], None]
+Objective = Callable[[optuna.Trial], float]
+
+
+def worker_id() -> str:
+    """This process, as recorded on the trials it runs: ``host:pid``."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def study_budget(study: optuna.Study, default: int) -> int:
+    """The study's budget as stored (``tuner run --trials`` / ``tuner worker --trials``)."""
+    value = study.user_attrs.get(BUDGET_ATTR)
+    return int(value) if value is not None else default
+
+
+def fail_stale_trials(study: optuna.Study) -> None:
+    """Fail (and so re-queue) the running trials whose heartbeat stopped."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+
+
+def sampler_seed(base_seed: int, n_stored: int, worker_index: int | None) -> int:
+    """The sampler's seed for one worker: differs per worker, and per resume.
+
+    Worker 0 of a single-process run keeps the plain ``base + 7919 * stored`` formula, so that
+    a one-process study is reproducible; other workers add their index; a worker without an
+    index (``tuner worker`` on some machine) draws a random one.
+    """
+    if worker_index is None:
+        worker_index = int.from_bytes(os.urandom(4), "little")
+    return (base_seed + 7_919 * n_stored + 104_729 * worker_index) % (2**31 - 1)
+
+
+@dataclass
+class Tally:
+    """What one worker's loop did: the one count of its trials and failures."""
+
+    run: int = 0  # trials this worker started and Optuna recorded (complete, pruned or failed)
+    failed: int = 0  # of those, failed (e.g. diverged training)
+    taken_over: int = 0  # trials that missed their heartbeat, were re-queued, and were dropped here
+    max_failures: int | None = None  # stop once this many trials have failed
+
+    @property
+    def too_many_failures(self) -> bool:
+        return self.max_failures is not None and self.failed >= self.max_failures
+
+
+class _Slot:
+    """The trial this worker is starting; releases the study lock once Optuna created it."""
+
+    def __init__(self, lock: StudyLock, guard: SignalGuard, objective: Objective):
+        self.lock = lock
+        self.guard = guard
+        self.objective = objective
+        self.number: int | None = None
+        self.returned = False  # the objective ended normally (so any FAIL was not ours)
+        self.refused = False  # the store refused a write: the trial was failed elsewhere
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        self.number = trial.number  # first: from here on an interrupt re-queues this trial
+        self.lock.release()  # the trial is RUNNING in the store: other workers count it now
+        try:
+            self.guard.check()
+            trial.set_user_attr(WORKER, worker_id())
+            with self.guard.raising():
+                value = self.objective(trial)
+            self.returned = True
+            return value
+        except optuna.exceptions.UpdateFinishedTrialError:
+            self.refused = True
+            raise
+        except Interrupted as exc:
+            trial.set_user_attr(FAIL_REASON, interrupted_reason(exc.signal_name))
+            raise
+
+
+def run_trials(
+    study: optuna.Study,
+    objective: Objective,
+    *,
+    storage: optuna.storages.RDBStorage,
+    default_budget: int,
+    guard: SignalGuard,
+    timeout: float | None = None,
+    callbacks: Sequence[TrialCallback] = (),
+    max_failures: int | None = None,
+    poll: float | None = None,
+) -> Tally:
+    """Run trials of ``study`` until it holds its budget of finished trials (see module doc).
+
+    ``timeout`` (seconds) stops starting new trials. Raises :class:`~tuner.errors.TunerError`
+    once ``max_failures`` trials of this loop have failed, and
+    :class:`~tuner.errors.Interrupted` on SIGINT/SIGTERM, after the running trial has been
+    recorded as failed and queued again.
+    """
+    study_id = storage.get_study_id_from_name(study.study_name)
+    lock = StudyLock(storage, study_id)
+    interval = storage.get_heartbeat_interval() or 5
+    poll = poll if poll is not None else min(5.0, max(0.5, interval / 2))
+    started = time.monotonic()
+    tally = Tally(max_failures=max_failures)
+    while not tally.too_many_failures:
+        guard.check()
+        if timeout is not None and time.monotonic() - started >= timeout:
+            break
+        lock.acquire()
+        if guard.signum is not None:  # arrived while waiting for the lock: start nothing
+            lock.release()
+            guard.check()
+        step = _next_step(study, lock, default_budget)
+        if step == "done":
+            break
+        if step == "wait":
+            guard.sleep(poll)
+            continue
+        # The lock stays held until Optuna has created the trial (see _Slot).
+        _run_one(study, storage, study_id, _Slot(lock, guard, objective), callbacks, tally)
+    if tally.too_many_failures:
+        raise TunerError(f"{tally.failed} trials failed in this run (training diverged); narrow the learning-rate range or check the data")
+    return tally
+
+
+def _next_step(study: optuna.Study, lock: StudyLock, default_budget: int) -> Literal["start", "wait", "done"]:
+    """Under the held lock: start a trial (the lock stays held), wait, or stop (lock released).
+
+    "wait": the rest of the budget is running elsewhere; if one of those trials fails, a slot
+    opens again.
+    """
+    try:
+        fail_stale_trials(study)
+        budget = study_budget(study, default_budget)
+        counted = study.get_trials(deepcopy=False, states=(*FINISHED, TrialState.RUNNING))
+        finished = sum(t.state in FINISHED for t in counted)
+    except BaseException:
+        lock.release()
+        raise
+    if finished < budget and len(counted) < budget:
+        return "start"
+    lock.release()
+    if finished >= budget:
+        return "done"
+    _logger.info("study '%s': %d of %d finished, the rest running; waiting", study.study_name, finished, budget)
+    return "wait"
+
+
+def _run_one(study: optuna.Study, storage: optuna.storages.RDBStorage, study_id: int, slot: _Slot, callbacks: Sequence[TrialCallback], tally: Tally) -> None:
+    """One trial through Optuna (which records it and calls ``callbacks``), counted in ``tally``."""
+    try:
+        study.optimize(slot, n_trials=1, callbacks=list(callbacks), gc_after_trial=False)
+    except BaseException as exc:
+        signum = exc.signum if isinstance(exc, Interrupted) else slot.guard.signum
+        if signum is None:
+            _drop_taken_over(storage, study_id, slot, tally)  # re-raises unless it was taken over
+            return
+        # Interrupted, or a signal arrived and the store then refused a write (e.g. recording
+        # the failure): either way this trial is queued again, exactly once.
+        if slot.number is not None:
+            requeue_trial(study, storage, slot.number, interrupted_reason(Interrupted(signum).signal_name), failed_here=isinstance(exc, Interrupted))
+        if isinstance(exc, Interrupted):
+            raise
+        raise Interrupted(signum) from exc
+    finally:
+        slot.lock.release()
+    tally.run += 1
+    if slot.number is not None and _trial(storage, study_id, slot.number).state == TrialState.FAIL:
+        tally.failed += 1
+
+
+def _drop_taken_over(storage: optuna.storages.RDBStorage, study_id: int, slot: _Slot, tally: Tally) -> None:
+    """Inside ``except``: count a trial another worker took over, or re-raise the error."""
+    try:
+        raise
+    except Exception:
+        # Our trial missed its heartbeat (an overloaded machine, a paused VM), so another
+        # worker failed it and queued it again; that worker's run is the one that counts.
+        # Optuna then refuses our intermediate report or our result (the error it raises
+        # for that varies), and the trial is FAIL although our objective did not fail.
+        taken_over = slot.returned or slot.refused
+        if not taken_over or slot.number is None or _trial(storage, study_id, slot.number).state != TrialState.FAIL:
+            raise
+        _logger.warning("trial %d missed its heartbeat and was queued again elsewhere; dropped its result here", slot.number)
+        tally.taken_over += 1
+
+
+def _trial(storage: optuna.storages.RDBStorage, study_id: int, number: int) -> FrozenTrial:
+    """Trial ``number`` as the store holds it now."""
+    return storage.get_trial(storage.get_trial_id_from_study_id_trial_number(study_id, number))
+
+
+def interrupted_reason(signal_name: str) -> str:
+    """The fail reason recorded on a trial that SIGINT/SIGTERM stopped."""
+    return f"interrupted by {signal_name}; queued again with the same parameters"
+
+
+def requeue_trial(study: optuna.Study, storage: optuna.storages.RDBStorage, number: int, reason: str, *, failed_here: bool = False) -> bool:
+    """Fail trial ``number`` if it is still RUNNING and queue it again with the same parameters,
+    exactly once; whether it was queued here.
+
+    ``failed_here``: Optuna recorded the failure in this process. Otherwise the store refused a
+    write: a trial still RUNNING is failed here; one already failed was failed by another
+    worker (its heartbeat was missed), which queued it again itself. The retry limit for lost
+    trials does not apply: an interrupt is no fault of the trial.
+    """
+    study_id = storage.get_study_id_from_name(study.study_name)
+    trial = _trial(storage, study_id, number)
+    if trial.state == TrialState.RUNNING:
+        try:
+            storage.set_trial_user_attr(trial._trial_id, FAIL_REASON, reason)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            return False  # failed elsewhere a moment ago, and queued again there
+        if not storage.set_trial_state_values(trial._trial_id, TrialState.FAIL):
+            return False
+        trial, failed_here = _trial(storage, study_id, number), True
+    if not failed_here or trial.state != TrialState.FAIL or _retried(study, number):
+        return False
+    trial.user_attrs = {k: v for k, v in trial.user_attrs.items() if k != FAIL_REASON}  # our own copy
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=None)(study, trial)
+    return True
+
+
+def _retried(study: optuna.Study, number: int) -> bool:
+    """Whether some trial of the study is already a retry of trial ``number``."""
+    return any((t.system_attrs.get("retry_history") or [None])[-1] == number for t in study.get_trials(deepcopy=False))

@@ -1,0 +1,94 @@
+"""SIGINT and SIGTERM: stop a worker cleanly, at a point where that is safe.
+
+A running trial is recorded as failed (with the reason) and queued again with the same
+parameters, and the process exits with 130 / 143. A signal that arrives while the store is
+being written is held until the write is done. SIGKILL cannot be caught: the trial's heartbeat
+stops, and the next worker to look fails and re-queues it after the grace period.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from tuner.errors import Interrupted
+
+#: The signals that stop a worker.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class SignalGuard:
+    """Turns SIGINT/SIGTERM into :class:`~tuner.errors.Interrupted`, but only where it is safe.
+
+    Inside :meth:`raising` (training a model, waiting for other workers) the signal raises at
+    once; elsewhere (talking to the store) it is remembered and :meth:`check` raises it at the
+    next safe point. Later signals are ignored: the first one is already being handled.
+    Outside the main thread (where Python cannot install handlers) it does nothing.
+    """
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._raisable = False
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> SignalGuard:
+        if threading.current_thread() is threading.main_thread():
+            for signum in STOP_SIGNALS:
+                self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous.clear()
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.signum is not None:
+            return
+        self.signum = signum
+        if self._raisable:
+            self._raisable = False
+            raise Interrupted(signum)
+
+    def check(self) -> None:
+        """Raise :class:`Interrupted` if a signal has arrived."""
+        if self.signum is not None:
+            raise Interrupted(self.signum)
+
+    @contextlib.contextmanager
+    def raising(self) -> Iterator[None]:
+        """A block that a signal may interrupt at any point."""
+        self.check()
+        self._raisable = True
+        try:
+            yield
+        finally:
+            self._raisable = False
+
+    def sleep(self, seconds: float) -> None:
+        with self.raising():
+            time.sleep(seconds)
+
+
+class StartupSignals:
+    """Handler for a worker process that is still starting (before it runs trials).
+
+    The first SIGINT/SIGTERM raises :class:`Interrupted` at once (nothing is in the store yet
+    that could be left half-written); later ones are ignored.
+    """
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+
+    def install(self) -> None:
+        for signum in STOP_SIGNALS:
+            signal.signal(signum, self)
+
+    def __call__(self, signum: int, frame: Any) -> None:
+        if self.signum is None:
+            self.signum = signum
+            raise Interrupted(signum)
