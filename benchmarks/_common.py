@@ -44,7 +44,10 @@ def loadavg() -> str:
 def banner(title: str, **settings: Any) -> None:
     """Print what is measured, where and when, before any figure."""
     print(f"== {title}")
-    print(f"   date {_dt.date.today().isoformat()}  host {platform.node()}  cores {cores()}  python {platform.python_version()}  load {loadavg()}")
+    print(
+        f"   date {_dt.date.today().isoformat()}  host {platform.node()}  cores {cores()}"
+        f"  python {platform.python_version()}  load {loadavg()}"
+    )
     if settings:
         print("   " + "  ".join(f"{k}={v}" for k, v in settings.items()))
     sys.stdout.flush()
@@ -55,9 +58,13 @@ def median(values: Iterable[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
-def medians(results: dict[str, list[dict[str, float]]], fields: Sequence[str]) -> dict[str, dict[str, float]]:
+def medians(
+    results: dict[str, list[dict[str, float]]], fields: Sequence[str]
+) -> dict[str, dict[str, float]]:
     """Per variant (as :func:`interleave` returns them), the median of each field over its runs."""
-    return {name: {f: median(run[f] for run in runs) for f in fields} for name, runs in results.items()}
+    return {
+        name: {f: median(run[f] for run in runs) for f in fields} for name, runs in results.items()
+    }
 
 
 def ratio(a: float, b: float) -> float:
@@ -105,7 +112,8 @@ def rss_mb() -> float:
 
 
 def sgemm_gflops(n: int = 2048, repeats: int = 3) -> float:
-    """float32 ``a @ b`` throughput of NumPy's BLAS on n×n matrices (best of ``repeats``), GFLOP/s."""
+    """float32 ``a @ b`` throughput of NumPy's BLAS on n×n matrices (best of ``repeats``),
+    GFLOP/s."""
     import numpy as np
 
     rng = np.random.default_rng(0)
@@ -123,7 +131,9 @@ def sgemm_gflops(n: int = 2048, repeats: int = 3) -> float:
 def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
     """Print a plain aligned table."""
     cells = [[_fmt(v) for v in row] for row in rows]
-    widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)]
+    widths = [
+        max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)
+    ]
     print("   " + "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)))
     for row in cells:
         print("   " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
@@ -163,6 +173,24 @@ def quiet_runtime() -> None:
         optuna.logging.set_verbosity(optuna.logging.ERROR)
     except ImportError:
         pass
+
+
+#: The ``[space]`` and ``[training]`` tables of the small-table studies (monitor, small_tables):
+#: a ``str.format`` template (braces doubled) whose ``{epochs}`` is the epoch budget.
+SMALL_TABLE_SPACE = """
+[space]
+n_layers = [1, 3]
+units = {{ low = 4, high = 128, log = true }}
+dropout = [0.0, 0.4]
+activation = ["relu", "elu", "gelu", "tanh"]
+learning_rate = {{ low = 1e-3, high = 5e-2, log = true }}
+batch_size = [8, 16, 32]
+optimizer = ["adam", "rmsprop"]
+
+[training]
+max_epochs = {epochs}
+patience = 8
+"""
 
 
 def fashion_mnist_config(**overrides: Any) -> Any:

@@ -14,8 +14,8 @@ or compiling the training step and is reported apart. GFLOP/s counts the matmul 
 epoch (see ``throughput.py``). Ratios: ``tuner`` against ``fit`` on the same backend, and each
 path against the same path on TensorFlow.
 
-    python benchmarks/backends.py [--quick] [--rows N] [--epochs 3] [--repeats 2] [--backends tensorflow,jax]
-                                  [--nets quick|all] [--json PATH]
+    python benchmarks/backends.py [--quick] [--rows N] [--epochs 3] [--repeats 2]
+                                  [--backends tensorflow,jax] [--nets quick|all] [--json PATH]
 """
 
 from __future__ import annotations
@@ -37,10 +37,21 @@ BATCHES = (128, 512)
 
 
 def _params(widths: tuple[int, int], batch: int) -> dict[str, Any]:
-    return {"n_layers": 2, "units_0": widths[0], "units_1": widths[1], "dropout": 0.0, "activation": "relu", "learning_rate": 1e-3, "batch_size": batch, "optimizer": "adam"}
+    return {
+        "n_layers": 2,
+        "units_0": widths[0],
+        "units_1": widths[1],
+        "dropout": 0.0,
+        "activation": "relu",
+        "learning_rate": 1e-3,
+        "batch_size": batch,
+        "optimizer": "adam",
+    }
 
 
-def child(backend: str, rows: int, epochs: int, configs: list[tuple[tuple[int, int], int]], seed: int) -> dict[str, Any]:
+def child(
+    backend: str, rows: int, epochs: int, configs: list[tuple[tuple[int, int], int]], seed: int
+) -> dict[str, Any]:
     """Time both paths for every config on ``backend`` (this process's only backend)."""
     import dataclasses
     import gc
@@ -59,7 +70,13 @@ def child(backend: str, rows: int, epochs: int, configs: list[tuple[tuple[int, i
     config = C.fashion_mnist_config(max_epochs=epochs, patience=epochs + 1)
     splits = load_splits(config.data)
     if rows < len(splits.x_train):
-        splits = dataclasses.replace(splits, x_train=splits.x_train[:rows], y_train=splits.y_train[:rows], x_val=splits.x_val[: rows // 4], y_val=splits.y_val[: rows // 4])
+        splits = dataclasses.replace(
+            splits,
+            x_train=splits.x_train[:rows],
+            y_train=splits.y_train[:rows],
+            x_val=splits.x_val[: rows // 4],
+            y_val=splits.y_val[: rows // 4],
+        )
     spec = ModelSpec.from_splits(splits)
 
     class Timer(keras.callbacks.Callback):
@@ -78,12 +95,38 @@ def child(backend: str, rows: int, epochs: int, configs: list[tuple[tuple[int, i
     for widths, batch in configs:
         key = f"{widths[0]}-{widths[1]}/{batch}"
         keras.utils.set_random_seed(seed)
-        model = keras.Sequential([keras.Input(shape=(spec.n_features,)), keras.layers.Normalization(mean=spec.mean, variance=spec.variance), keras.layers.Dense(widths[0], activation="relu"), keras.layers.Dense(widths[1], activation="relu"), keras.layers.Dense(spec.n_classes, activation="softmax")])
-        model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        model = keras.Sequential(
+            [
+                keras.Input(shape=(spec.n_features,)),
+                keras.layers.Normalization(mean=spec.mean, variance=spec.variance),
+                keras.layers.Dense(widths[0], activation="relu"),
+                keras.layers.Dense(widths[1], activation="relu"),
+                keras.layers.Dense(spec.n_classes, activation="softmax"),
+            ]
+        )
+        model.compile(
+            optimizer=keras.optimizers.Adam(1e-3),
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+        )
         fit_timer = Timer()
-        model.fit(splits.x_train, splits.y_train, batch_size=batch, epochs=epochs, callbacks=[fit_timer], verbose=0)
+        model.fit(
+            splits.x_train,
+            splits.y_train,
+            batch_size=batch,
+            epochs=epochs,
+            callbacks=[fit_timer],
+            verbose=0,
+        )
         tuner_timer = Timer()
-        train(_params(widths, batch), splits, config, seed=seed, callbacks=[tuner_timer], max_epochs=epochs)
+        train(
+            _params(widths, batch),
+            splits,
+            config,
+            seed=seed,
+            callbacks=[tuner_timer],
+            max_epochs=epochs,
+        )
         out["times"][key] = {"fit": fit_timer.seconds, "tuner": tuner_timer.seconds}
         keras.backend.clear_session()
         gc.collect()
@@ -92,19 +135,45 @@ def child(backend: str, rows: int, epochs: int, configs: list[tuple[tuple[int, i
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a smoke run: 4,096 rows, 2 epochs, 1 round, the 128-128 and 512-512 nets")
-    parser.add_argument("--rows", type=int, default=None, help="training rows [default: all 48,000; --quick: 4,096]")
-    parser.add_argument("--epochs", type=int, default=None, help="epochs per run, the first pays for compiling [default: 3; --quick: 2]")
-    parser.add_argument("--repeats", type=int, default=None, help="rounds, each running every backend once [default: 2; --quick: 1]")
-    parser.add_argument("--backends", help="comma-separated backends to compare [default: every installed one]")
-    parser.add_argument("--nets", choices=("quick", "all"), help="the nets to time [default: all; --quick: the 128-128 and 512-512 nets]")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="a smoke run: 4,096 rows, 2 epochs, 1 round, the 128-128 and 512-512 nets",
+    )
+    parser.add_argument(
+        "--rows", type=int, default=None, help="training rows [default: all 48,000; --quick: 4,096]"
+    )
+    parser.add_argument(
+        "--epochs",
+        type=int,
+        default=None,
+        help="epochs per run, the first pays for compiling [default: 3; --quick: 2]",
+    )
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=None,
+        help="rounds, each running every backend once [default: 2; --quick: 1]",
+    )
+    parser.add_argument(
+        "--backends", help="comma-separated backends to compare [default: every installed one]"
+    )
+    parser.add_argument(
+        "--nets",
+        choices=("quick", "all"),
+        help="the nets to time [default: all; --quick: the 128-128 and 512-512 nets]",
+    )
     parser.add_argument("--json", help="also write the figures to this file")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     rows = args.rows or (4096 if args.quick else 48_000)
     epochs = args.epochs or (2 if args.quick else 3)
     repeats = args.repeats or (1 if args.quick else 2)
-    widths = [(128, 128), (512, 512)] if (args.nets or ("quick" if args.quick else "all")) == "quick" else list(WIDTHS)
+    widths = (
+        [(128, 128), (512, 512)]
+        if (args.nets or ("quick" if args.quick else "all")) == "quick"
+        else list(WIDTHS)
+    )
     configs = [(w, b) for w in widths for b in BATCHES]
     if args.child:
         seed = int(os.environ.get("BENCH_SEED", "0"))
@@ -113,13 +182,35 @@ def main() -> None:
 
     wanted = args.backends.split(",") if args.backends else BACKENDS
     backends = [b for b in BACKENDS if b in wanted and importlib.util.find_spec(b) is not None]
-    C.banner("Keras backends: epoch time, fit vs tuner", rows=rows, epochs=epochs, repeats=repeats, backends=",".join(backends))
+    C.banner(
+        "Keras backends: epoch time, fit vs tuner",
+        rows=rows,
+        epochs=epochs,
+        repeats=repeats,
+        backends=",".join(backends),
+    )
     runs: dict[str, list[dict[str, Any]]] = {b: [] for b in backends}
 
     def run_child(backend: str) -> Any:
         def run(seed: int) -> dict[str, Any]:
-            env = {**os.environ, "KERAS_BACKEND": backend, "BENCH_SEED": str(seed), "TF_CPP_MIN_LOG_LEVEL": "3"}
-            cmd = [sys.executable, __file__, "--child", backend, "--rows", str(rows), "--epochs", str(epochs), "--nets", "quick" if len(widths) == 2 else "all"]
+            env = {
+                **os.environ,
+                "KERAS_BACKEND": backend,
+                "BENCH_SEED": str(seed),
+                "TF_CPP_MIN_LOG_LEVEL": "3",
+            }
+            cmd = [
+                sys.executable,
+                __file__,
+                "--child",
+                backend,
+                "--rows",
+                str(rows),
+                "--epochs",
+                str(epochs),
+                "--nets",
+                "quick" if len(widths) == 2 else "all",
+            ]
             proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
             if proc.returncode != 0:
                 raise SystemExit(f"{backend} child failed:\n{proc.stderr[-2000:]}")
@@ -143,8 +234,31 @@ def main() -> None:
                 first = C.median(e[0] for e in epochs_s)
                 figures[f"{key} {b} {path}"] = {"epoch_s": steady[b, path], "first_epoch_s": first}
                 base = steady.get(("tensorflow", path), float("nan"))
-                table.append([key, b, path, first, steady[b, path], flops / steady[b, path] / 1e9, C.ratio(steady[b, "fit"], steady[b, path]), C.ratio(base, steady[b, path])])
-    C.table(["net/batch", "backend", "path", "first epoch s", "epoch s", "GFLOP/s", "speed-up vs fit", "speed-up vs TF"], table)
+                table.append(
+                    [
+                        key,
+                        b,
+                        path,
+                        first,
+                        steady[b, path],
+                        flops / steady[b, path] / 1e9,
+                        C.ratio(steady[b, "fit"], steady[b, path]),
+                        C.ratio(base, steady[b, path]),
+                    ]
+                )
+    C.table(
+        [
+            "net/batch",
+            "backend",
+            "path",
+            "first epoch s",
+            "epoch s",
+            "GFLOP/s",
+            "speed-up vs fit",
+            "speed-up vs TF",
+        ],
+        table,
+    )
     print(f"   load average now: {C.loadavg()}")
     C.write_json(args.json, {"load": C.loadavg(), "rows": n, "figures": figures})
 

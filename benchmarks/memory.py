@@ -33,7 +33,12 @@ def main() -> None:
 
     import tuner
 
-    C.banner("memory: RSS after each trial, one process", study=args.study, trials=args.trials, epochs=args.epochs)
+    C.banner(
+        "memory: RSS after each trial, one process",
+        study=args.study,
+        trials=args.trials,
+        epochs=args.epochs,
+    )
     start_rss = C.rss_mb()
     rss: list[float] = []
 
@@ -43,15 +48,40 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         storage = f"sqlite:///{Path(tmp) / 'memory.db'}"
         with C.stopwatch() as elapsed:
-            result = tuner.run_study(args.study, storage=storage, trials=args.trials, max_epochs=args.epochs, seed=0, callbacks=[after_trial])
-    print(f"   {len(rss)} trials ({result.counts.get('COMPLETE', 0)} complete, {result.counts.get('PRUNED', 0)} pruned) in {elapsed():.0f} s; RSS before the first trial {start_rss:.0f} MiB")
+            result = tuner.run_study(
+                args.study,
+                storage=storage,
+                trials=args.trials,
+                max_epochs=args.epochs,
+                seed=0,
+                callbacks=[after_trial],
+            )
+    print(
+        f"   {len(rss)} trials ({result.counts.get('COMPLETE', 0)} complete, "
+        f"{result.counts.get('PRUNED', 0)} pruned) in {elapsed():.0f} s; "
+        f"RSS before the first trial {start_rss:.0f} MiB"
+    )
     marks = sorted({0, 9, 24, 49, 74, len(rss) - 1} & set(range(len(rss))))
-    C.table(["after trial", "RSS MiB", "growth since trial 1 MiB"], [[i + 1, rss[i], rss[i] - rss[0]] for i in marks])
+    C.table(
+        ["after trial", "RSS MiB", "growth since trial 1 MiB"],
+        [[i + 1, rss[i], rss[i] - rss[0]] for i in marks],
+    )
     growth = rss[-1] - rss[0]
     half = len(rss) // 2
-    slope = float(np.polyfit(np.arange(half, len(rss)), rss[half:], 1)[0]) if len(rss) - half >= 2 else float("nan")
-    print(f"   trend over the second half: {slope:+.2f} MiB per trial; load average now: {C.loadavg()}")
-    C.goal(f"growth < {GOAL_MB:.0f} MB over {len(rss)} trials", growth < GOAL_MB, f"{growth:.0f} MiB; gap {max(0.0, growth - GOAL_MB):.0f} MiB")
+    slope = (
+        float(np.polyfit(np.arange(half, len(rss)), rss[half:], 1)[0])
+        if len(rss) - half >= 2
+        else float("nan")
+    )
+    print(
+        f"   trend over the second half: {slope:+.2f} MiB per trial; "
+        f"load average now: {C.loadavg()}"
+    )
+    C.goal(
+        f"growth < {GOAL_MB:.0f} MB over {len(rss)} trials",
+        growth < GOAL_MB,
+        f"{growth:.0f} MiB; gap {max(0.0, growth - GOAL_MB):.0f} MiB",
+    )
     C.write_json(args.json, {"load": C.loadavg(), "rss": rss, "growth": growth, "slope": slope})
 
 

@@ -7,7 +7,8 @@ variant: the mean test score of the restored model, the mean |validation - test|
 model, and the mean epochs run. The study metric is accuracy; the learning-rate reduction
 watches the same signal as early stopping.
 
-    python benchmarks/monitor.py [--tables iris,wine,breast_cancer,digits300] [--seeds 3] [--configs 4]
+    python benchmarks/monitor.py [--tables iris,wine,breast_cancer,digits300]
+                                 [--seeds 3] [--configs 4]
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ import statistics
 import _common as C
 
 TABLES = ("iris", "wine", "breast_cancer", "digits300")
-STUDY = """
+STUDY = (
+    """
 [study]
 name = "monitor"
 [data]
@@ -27,21 +29,14 @@ name = "monitor"
 split_seed = {seed}
 [objective]
 metric = "accuracy"
-[space]
-n_layers = [1, 3]
-units = {{ low = 4, high = 128, log = true }}
-dropout = [0.0, 0.4]
-activation = ["relu", "elu", "gelu", "tanh"]
-learning_rate = {{ low = 1e-3, high = 5e-2, log = true }}
-batch_size = [8, 16, 32]
-optimizer = ["adam", "rmsprop"]
-[training]
-max_epochs = {epochs}
-patience = 8
 """
+    + C.SMALL_TABLE_SPACE
+)
 
 
-def one_table(table: str, seed: int, n_configs: int, epochs: int) -> dict[str, list[dict[str, float]]]:
+def one_table(
+    table: str, seed: int, n_configs: int, epochs: int
+) -> dict[str, list[dict[str, float]]]:
     import optuna
 
     from tuner.config.parse import parse_config
@@ -55,7 +50,9 @@ def one_table(table: str, seed: int, n_configs: int, epochs: int) -> dict[str, l
     except ImportError:  # pragma: no cover
         import tomli as tomllib
     data = 'dataset = "digits"\nn_samples = 300' if table == "digits300" else f'dataset = "{table}"'
-    config = parse_config(tomllib.loads(STUDY.format(data=data, seed=seed, epochs=epochs)), source="<monitor>")
+    config = parse_config(
+        tomllib.loads(STUDY.format(data=data, seed=seed, epochs=epochs)), source="<monitor>"
+    )
     splits = load_splits(config.data)
     sampler = optuna.samplers.RandomSampler(seed=seed)
     study = optuna.create_study(sampler=sampler)
@@ -63,10 +60,21 @@ def one_table(table: str, seed: int, n_configs: int, epochs: int) -> dict[str, l
     for i in range(n_configs):
         params = suggest_params(study.ask(), config.space)
         for monitor in out:
-            cfg = dataclasses.replace(config, training=dataclasses.replace(config.training, monitor=monitor))
+            cfg = dataclasses.replace(
+                config, training=dataclasses.replace(config.training, monitor=monitor)
+            )
             result = train(params, splits, cfg, seed=1000 * seed + i)
-            test = metrics.compute("accuracy", splits.y_test, predict(result.model, splits.x_test), splits.task)
-            out[monitor].append({"val": result.best_value, "test": test, "gap": abs(result.best_value - test), "epochs": result.epochs_run})
+            test = metrics.compute(
+                "accuracy", splits.y_test, predict(result.model, splits.x_test), splits.task
+            )
+            out[monitor].append(
+                {
+                    "val": result.best_value,
+                    "test": test,
+                    "gap": abs(result.best_value - test),
+                    "epochs": result.epochs_run,
+                }
+            )
     return out
 
 
@@ -79,7 +87,13 @@ def main() -> None:
     args = parser.parse_args()
     C.quiet_runtime()
     tables = [t for t in args.tables.split(",") if t]
-    C.banner("early stopping on the validation loss vs the study metric", tables=",".join(tables), seeds=args.seeds, configs=args.configs, epochs=args.epochs)
+    C.banner(
+        "early stopping on the validation loss vs the study metric",
+        tables=",".join(tables),
+        seeds=args.seeds,
+        configs=args.configs,
+        epochs=args.epochs,
+    )
     rows = []
     totals: dict[str, list[float]] = {"loss": [], "metric": []}
     for table in tables:
@@ -87,13 +101,40 @@ def main() -> None:
         for seed in range(args.seeds):
             for monitor, found in one_table(table, seed, args.configs, args.epochs).items():
                 runs[monitor] += found
-        m = {v: {k: statistics.fmean(r[k] for r in runs[v]) for k in ("test", "gap", "epochs")} for v in runs}
+        m = {
+            v: {k: statistics.fmean(r[k] for r in runs[v]) for k in ("test", "gap", "epochs")}
+            for v in runs
+        }
         for v in runs:
             totals[v] += [r["test"] for r in runs[v]]
-        rows.append([table, m["loss"]["test"], m["metric"]["test"], m["loss"]["gap"], m["metric"]["gap"], m["loss"]["epochs"], m["metric"]["epochs"]])
+        rows.append(
+            [
+                table,
+                m["loss"]["test"],
+                m["metric"]["test"],
+                m["loss"]["gap"],
+                m["metric"]["gap"],
+                m["loss"]["epochs"],
+                m["metric"]["epochs"],
+            ]
+        )
         print(f"   {table}: done; load {C.loadavg()}", flush=True)
-    C.table(["table", "test (loss)", "test (metric)", "|val-test| (loss)", "|val-test| (metric)", "epochs (loss)", "epochs (metric)"], rows)
-    print(f"   mean test accuracy over all runs: loss {statistics.fmean(totals['loss']):.4f}, metric {statistics.fmean(totals['metric']):.4f} ({len(totals['loss'])} runs each)")
+    C.table(
+        [
+            "table",
+            "test (loss)",
+            "test (metric)",
+            "|val-test| (loss)",
+            "|val-test| (metric)",
+            "epochs (loss)",
+            "epochs (metric)",
+        ],
+        rows,
+    )
+    print(
+        f"   mean test accuracy over all runs: loss {statistics.fmean(totals['loss']):.4f}, "
+        f"metric {statistics.fmean(totals['metric']):.4f} ({len(totals['loss'])} runs each)"
+    )
 
 
 if __name__ == "__main__":

@@ -35,7 +35,8 @@ METRIC = "accuracy"
 GOAL_KFOLD_RATIO = 0.5
 GOAL_POINTS = 0.01  # one point of accuracy
 
-STUDY = """
+STUDY = (
+    """
 [study]
 name = "{name}"
 
@@ -44,26 +45,16 @@ name = "{name}"
 
 [objective]
 metric = "{metric}"
-
-[space]
-n_layers = [1, 3]
-units = {{ low = 4, high = 128, log = true }}
-dropout = [0.0, 0.4]
-activation = ["relu", "elu", "gelu", "tanh"]
-learning_rate = {{ low = 1e-3, high = 5e-2, log = true }}
-batch_size = [8, 16, 32]
-optimizer = ["adam", "rmsprop"]
-
-[training]
-max_epochs = {epochs}
-patience = 8
-
+"""
+    + C.SMALL_TABLE_SPACE
+    + """
 [search]
 trials = {trials}
 sampler = "tpe"
 pruner = "hyperband"
 seed = {seed}
 """
+)
 
 
 def generated_table(path: Path, rows: int = 3000, seed: int = 0) -> Path:
@@ -72,9 +63,20 @@ def generated_table(path: Path, rows: int = 3000, seed: int = 0) -> Path:
     import pandas as pd
     from sklearn.datasets import make_classification
 
-    x, y = make_classification(n_samples=rows, n_features=8, n_informative=4, n_redundant=2, n_classes=2, flip_y=0.03, class_sep=0.8, random_state=seed)
+    x, y = make_classification(
+        n_samples=rows,
+        n_features=8,
+        n_informative=4,
+        n_redundant=2,
+        n_classes=2,
+        flip_y=0.03,
+        class_sep=0.8,
+        random_state=seed,
+    )
     frame = pd.DataFrame(x.round(4), columns=[f"x{i}" for i in range(8)])
-    band = pd.qcut(frame.pop("x0"), 5, labels=["very low", "low", "mid", "high", "very high"]).astype(object)
+    band = pd.qcut(
+        frame.pop("x0"), 5, labels=["very low", "low", "mid", "high", "very high"]
+    ).astype(object)
     rng = np.random.default_rng(seed)
     frame.insert(0, "band", band.where(rng.random(rows) >= 0.03, None))
     frame["x3"] = frame["x3"].where(rng.random(rows) >= 0.05, np.nan)
@@ -88,7 +90,10 @@ def data_lines(table: str, seed: int, validation: str, csv: Path) -> str:
     if table == "digits300":
         lines = 'dataset = "digits"\nn_samples = 300'
     elif table == "generated300":
-        lines = f'dataset = "csv"\npath = "{csv}"\ntarget = "label"\ncategorical = ["band"]\nn_samples = 300'
+        lines = (
+            f'dataset = "csv"\npath = "{csv}"\ntarget = "label"\ncategorical = '
+            '["band"]\nn_samples = 300'
+        )
     else:
         lines = f'dataset = "{table}"'
     lines += f"\nsplit_seed = {seed}"
@@ -104,7 +109,9 @@ def kfold_available() -> bool:
     return "validation" in {f.name for f in dataclasses.fields(DataConfig)}
 
 
-def run_one(table: str, seed: int, validation: str, args: argparse.Namespace, tmp: Path, csv: Path) -> dict[str, float]:
+def run_one(
+    table: str, seed: int, validation: str, args: argparse.Namespace, tmp: Path, csv: Path
+) -> dict[str, float]:
     """One study and its report; the chosen model's validation and test scores."""
     import tuner
     from tuner.config.parse import load_config
@@ -112,7 +119,16 @@ def run_one(table: str, seed: int, validation: str, args: argparse.Namespace, tm
 
     name = f"{table}-{validation}-{seed}"
     path = tmp / f"{name}.toml"
-    path.write_text(STUDY.format(name=name, data=data_lines(table, seed, validation, csv), metric=METRIC, epochs=args.epochs, trials=args.trials, seed=seed))
+    path.write_text(
+        STUDY.format(
+            name=name,
+            data=data_lines(table, seed, validation, csv),
+            metric=METRIC,
+            epochs=args.epochs,
+            trials=args.trials,
+            seed=seed,
+        )
+    )
     config = load_config(path)
     url = f"sqlite:///{tmp / f'{name}.db'}"
     with C.stopwatch() as elapsed:
@@ -121,7 +137,12 @@ def run_one(table: str, seed: int, validation: str, args: argparse.Namespace, tm
         tolerance = {"tolerance": 1.0} if validation == "kfold" else {}
         report = tuner.build_report(path, storage=url, out=tmp / f"report-{name}", **tolerance)
     test = float(report.test_metrics[METRIC])
-    return {"val": float(report.recorded_value), "test": test, "gap": abs(float(report.recorded_value) - test), "seconds": elapsed()}
+    return {
+        "val": float(report.recorded_value),
+        "test": test,
+        "gap": abs(float(report.recorded_value) - test),
+        "seconds": elapsed(),
+    }
 
 
 def baseline_scores(table: str, seed: int, tmp: Path, csv: Path) -> dict[str, float]:
@@ -131,7 +152,16 @@ def baseline_scores(table: str, seed: int, tmp: Path, csv: Path) -> dict[str, fl
     from tuner.report.baselines import fit_baselines
 
     path = tmp / f"{table}-baselines-{seed}.toml"
-    path.write_text(STUDY.format(name=path.stem, data=data_lines(table, seed, "holdout", csv), metric=METRIC, epochs=1, trials=1, seed=seed))
+    path.write_text(
+        STUDY.format(
+            name=path.stem,
+            data=data_lines(table, seed, "holdout", csv),
+            metric=METRIC,
+            epochs=1,
+            trials=1,
+            seed=seed,
+        )
+    )
     linear, boosting = fit_baselines(load_splits(load_config(path).data), METRIC, seed=seed)
     return {"linear": linear.value, "boosting": boosting.value}
 
@@ -142,12 +172,24 @@ def mean(values: list[float]) -> float:
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tables", help=f"comma-separated, from: {', '.join(TABLES)} (default: all)")
-    parser.add_argument("--seeds", type=int, default=5, help="split seeds 0..N-1 per table (default 5)")
+    parser.add_argument(
+        "--tables", help=f"comma-separated, from: {', '.join(TABLES)} (default: all)"
+    )
+    parser.add_argument(
+        "--seeds", type=int, default=5, help="split seeds 0..N-1 per table (default 5)"
+    )
     parser.add_argument("--trials", type=int, default=15, help="trials per study (default 15)")
     parser.add_argument("--epochs", type=int, default=60, help="max epochs per trial (default 60)")
-    parser.add_argument("--validation", default="holdout", help="holdout, kfold, or holdout,kfold to compare them (default holdout)")
-    parser.add_argument("--quick", action="store_true", help=f"{', '.join(QUICK_TABLES)}; 2 seeds, 5 trials, 30 epochs")
+    parser.add_argument(
+        "--validation",
+        default="holdout",
+        help="holdout, kfold, or holdout,kfold to compare them (default holdout)",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"{', '.join(QUICK_TABLES)}; 2 seeds, 5 trials, 30 epochs",
+    )
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
     if args.quick:
@@ -159,7 +201,9 @@ def parse_args() -> argparse.Namespace:
             parser.error(f"unknown table '{table}'; choose from: {', '.join(TABLES)}")
     for validation in args.validation:
         if validation not in VALIDATIONS:
-            parser.error(f"unknown --validation '{validation}'; choose from: {', '.join(VALIDATIONS)}")
+            parser.error(
+                f"unknown --validation '{validation}'; choose from: {', '.join(VALIDATIONS)}"
+            )
     return args
 
 
@@ -168,9 +212,20 @@ def main() -> None:
     C.quiet_runtime()
     validations = list(args.validation)
     if "kfold" in validations and not kfold_available():
-        print("   k-fold not available: this version's study file has no [data] validation; the k-fold variant is skipped")
+        print(
+            "   k-fold not available: this version's study file has no [data] validation; the "
+            "k-fold variant is skipped"
+        )
         validations.remove("kfold")
-    C.banner("small tables: tuned MLP vs scikit-learn baselines, same rows, test scores", tables=",".join(args.tables), seeds=args.seeds, trials=args.trials, epochs=args.epochs, validation=",".join(validations) or "-", metric=METRIC)
+    C.banner(
+        "small tables: tuned MLP vs scikit-learn baselines, same rows, test scores",
+        tables=",".join(args.tables),
+        seeds=args.seeds,
+        trials=args.trials,
+        epochs=args.epochs,
+        validation=",".join(validations) or "-",
+        metric=METRIC,
+    )
     rows: dict[str, dict[str, list[float]]] = {}
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
@@ -182,45 +237,100 @@ def main() -> None:
                     one = run_one(table, seed, validation, args, tmp, csv)
                     for key in ("test", "gap"):
                         figures.setdefault(f"{validation}_{key}", []).append(one[key])
-                    print(f"   {table} seed {seed} {validation}: validation {one['val']:.4f}, test {one['test']:.4f} ({one['seconds']:.0f} s); load {C.loadavg()}", flush=True)
+                    print(
+                        (
+                            f"   {table} seed {seed} {validation}: validation {one['val']:.4f}, "
+                            f"test {one['test']:.4f} ({one['seconds']:.0f} s); load {C.loadavg()}"
+                        ),
+                        flush=True,
+                    )
                 base = baseline_scores(table, seed, tmp, csv)
                 for key, value in base.items():
                     figures.setdefault(key, []).append(value)
-                print(f"   {table} seed {seed} baselines: linear {base['linear']:.4f}, boosting {base['boosting']:.4f}", flush=True)
+                print(
+                    (
+                        f"   {table} seed {seed} baselines: linear {base['linear']:.4f}, boosting "
+                        f"{base['boosting']:.4f}"
+                    ),
+                    flush=True,
+                )
             rows[table] = figures
     report(rows, validations, args)
 
 
-def report(rows: dict[str, dict[str, list[float]]], validations: list[str], args: argparse.Namespace) -> None:
+def report(
+    rows: dict[str, dict[str, list[float]]], validations: list[str], args: argparse.Namespace
+) -> None:
     """The per-table table and the goal lines."""
     main_variant = validations[0] if validations else None
     headers = ["table"]
     for v in validations:
         headers += [f"tuner test ({v})", f"|val-test| ({v})"]
     headers += ["linear test", "boosting test", "tuner - best baseline"]
-    means: dict[str, dict[str, float]] = {t: {k: mean(v) for k, v in f.items()} for t, f in rows.items()}
+    means: dict[str, dict[str, float]] = {
+        t: {k: mean(v) for k, v in f.items()} for t, f in rows.items()
+    }
     table_rows = []
     for table, m in means.items():
         best = max(m["linear"], m["boosting"])
         row: list[Any] = [table]
         for v in validations:
             row += [m[f"{v}_test"], m[f"{v}_gap"]]
-        table_rows.append([*row, m["linear"], m["boosting"], m[f"{main_variant}_test"] - best if main_variant else float("nan")])
+        table_rows.append(
+            [
+                *row,
+                m["linear"],
+                m["boosting"],
+                m[f"{main_variant}_test"] - best if main_variant else float("nan"),
+            ]
+        )
     print(f"   means over {args.seeds} split seeds ({METRIC}); load average now: {C.loadavg()}")
     C.table(headers, table_rows)
     if "holdout" in validations and "kfold" in validations:
-        holdout, kfold = mean([m["holdout_gap"] for m in means.values()]), mean([m["kfold_gap"] for m in means.values()])
-        C.goal("k-fold halves holdout's mean |val - test|", kfold <= GOAL_KFOLD_RATIO * holdout, f"k-fold {kfold:.4f} vs holdout {holdout:.4f}, ratio {C.ratio(kfold, holdout):.2f}; goal <= {GOAL_KFOLD_RATIO}")
+        holdout, kfold = (
+            mean([m["holdout_gap"] for m in means.values()]),
+            mean([m["kfold_gap"] for m in means.values()]),
+        )
+        C.goal(
+            "k-fold halves holdout's mean |val - test|",
+            kfold <= GOAL_KFOLD_RATIO * holdout,
+            (
+                f"k-fold {kfold:.4f} vs holdout {holdout:.4f}, ratio "
+                f"{C.ratio(kfold, holdout):.2f}; goal <= {GOAL_KFOLD_RATIO}"
+            ),
+        )
     else:
-        print("   goal k-fold halves holdout's mean |val - test|: NOT MEASURED (needs --validation holdout,kfold and k-fold support)")
-    C.write_json(args.json, {"load": C.loadavg(), "validations": validations, "trials": args.trials, "seeds": args.seeds, "tables": rows})
+        print(
+            "   goal k-fold halves holdout's mean |val - test|: NOT MEASURED (needs --validation "
+            "holdout,kfold and k-fold support)"
+        )
+    C.write_json(
+        args.json,
+        {
+            "load": C.loadavg(),
+            "validations": validations,
+            "trials": args.trials,
+            "seeds": args.seeds,
+            "tables": rows,
+        },
+    )
     if main_variant is None:
         return
     behind = {t: m[f"{main_variant}_test"] - m["linear"] for t, m in means.items()}
     worst = min(behind, key=behind.get)
-    C.goal("tuner >= linear on every table", all(d >= 0 for d in behind.values()), f"worst {worst}: {behind[worst]:+.4f}")
-    gap = mean([m[f"{main_variant}_test"] - max(m["linear"], m["boosting"]) for m in means.values()])
-    C.goal("within 1 point of the better baseline on average", gap >= -GOAL_POINTS, f"tuner - better baseline {gap * 100:+.2f} points; goal >= {-GOAL_POINTS * 100:.0f}")
+    C.goal(
+        "tuner >= linear on every table",
+        all(d >= 0 for d in behind.values()),
+        f"worst {worst}: {behind[worst]:+.4f}",
+    )
+    gap = mean(
+        [m[f"{main_variant}_test"] - max(m["linear"], m["boosting"]) for m in means.values()]
+    )
+    C.goal(
+        "within 1 point of the better baseline on average",
+        gap >= -GOAL_POINTS,
+        f"tuner - better baseline {gap * 100:+.2f} points; goal >= {-GOAL_POINTS * 100:.0f}",
+    )
 
 
 if __name__ == "__main__":

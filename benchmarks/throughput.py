@@ -28,7 +28,16 @@ from typing import Any
 
 import _common as C
 
-PARAMS = {"n_layers": 2, "units_0": 128, "units_1": 128, "dropout": 0.0, "activation": "relu", "learning_rate": 1e-3, "batch_size": 512, "optimizer": "adam"}
+PARAMS = {
+    "n_layers": 2,
+    "units_0": 128,
+    "units_1": 128,
+    "dropout": 0.0,
+    "activation": "relu",
+    "learning_rate": 1e-3,
+    "batch_size": 512,
+    "optimizer": "adam",
+}
 
 
 def epoch_flops(layers: list[int], n_samples: int) -> float:
@@ -77,15 +86,24 @@ def bare_model(keras: Any, spec: Any, **compile_kwargs: Any) -> Any:
             keras.layers.Dense(spec.n_classes, activation="softmax"),
         ]
     )
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"], **compile_kwargs)
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+        **compile_kwargs,
+    )
     return model
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=4, help="epochs per run (the first pays for tracing)")
+    parser.add_argument(
+        "--epochs", type=int, default=4, help="epochs per run (the first pays for tracing)"
+    )
     parser.add_argument("--repeats", type=int, default=3, help="runs of each variant, alternated")
-    parser.add_argument("--extra", action="store_true", help="also time bare fit with single settings changed")
+    parser.add_argument(
+        "--extra", action="store_true", help="also time bare fit with single settings changed"
+    )
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
     C.quiet_runtime()
@@ -108,10 +126,18 @@ def main() -> None:
     n = len(splits.x_train)
     flops = epoch_flops([spec.n_features, 128, 128, spec.n_classes], n)
     batch = PARAMS["batch_size"]
-    C.banner("training throughput: one epoch, 784-128-128-10, batch 512", rows=n, epochs=args.epochs, repeats=args.repeats, tensorflow=tf.__version__, keras=keras.__version__)
+    C.banner(
+        "training throughput: one epoch, 784-128-128-10, batch 512",
+        rows=n,
+        epochs=args.epochs,
+        repeats=args.repeats,
+        tensorflow=tf.__version__,
+        keras=keras.__version__,
+    )
 
     timings: dict[str, list[list[float]]] = {}
     accuracy: dict[str, list[list[float]]] = {}
+
     def record(name: str, timer: Any) -> None:
         timings.setdefault(name, []).append(timer.seconds)
         accuracy.setdefault(name, []).append(timer.accuracy)
@@ -129,10 +155,23 @@ def main() -> None:
             model = bare_model(keras, spec, **compile_kwargs)
             timer = make_timer(keras, splits, with_accuracy=True)
             if dataset:
-                data = tf.data.Dataset.from_tensor_slices((splits.x_train, splits.y_train)).cache().shuffle(n).batch(batch).prefetch(tf.data.AUTOTUNE)
+                data = (
+                    tf.data.Dataset.from_tensor_slices((splits.x_train, splits.y_train))
+                    .cache()
+                    .shuffle(n)
+                    .batch(batch)
+                    .prefetch(tf.data.AUTOTUNE)
+                )
                 model.fit(data, epochs=args.epochs, callbacks=[timer], verbose=0)
             else:
-                model.fit(splits.x_train, splits.y_train, batch_size=batch, epochs=args.epochs, callbacks=[timer], verbose=0)
+                model.fit(
+                    splits.x_train,
+                    splits.y_train,
+                    batch_size=batch,
+                    epochs=args.epochs,
+                    callbacks=[timer],
+                    verbose=0,
+                )
             record(name, timer)
             keras.backend.clear_session()
             gc.collect()
@@ -147,7 +186,9 @@ def main() -> None:
     variants = {"tuner": run_tuner, "fit": run_fit("fit"), "sgemm": run_sgemm}
     if args.extra:
         variants["fit spe=32"] = run_fit("fit spe=32", steps_per_execution=32)
-        variants["fit xla+spe=32"] = run_fit("fit xla+spe=32", jit_compile=True, steps_per_execution=32)
+        variants["fit xla+spe=32"] = run_fit(
+            "fit xla+spe=32", jit_compile=True, steps_per_execution=32
+        )
         variants["fit tf.data"] = run_fit("fit tf.data", dataset=True)
 
     C.interleave(variants, args.repeats)
@@ -161,8 +202,20 @@ def main() -> None:
     rows = []
     for name in timings:
         gflops = flops / steady[name] / 1e9
-        rows.append([name, steady[name], first[name], gflops, 100 * gflops / peak, base / steady[name]])
-    C.table(["path", "epoch s (median)", "first epoch s", "GFLOP/s", "% of sgemm peak", "speed-up vs fit"], rows)
+        rows.append(
+            [name, steady[name], first[name], gflops, 100 * gflops / peak, base / steady[name]]
+        )
+    C.table(
+        [
+            "path",
+            "epoch s (median)",
+            "first epoch s",
+            "GFLOP/s",
+            "% of sgemm peak",
+            "speed-up vs fit",
+        ],
+        rows,
+    )
 
     print("   validation accuracy per epoch (mean over repeats):")
     mean_acc = {k: np.mean(np.array(v), axis=0) for k, v in accuracy.items() if v and all(v)}
@@ -175,10 +228,31 @@ def main() -> None:
 
     speedup = base / steady["tuner"]
     share = flops / steady["tuner"] / 1e9 / peak
-    C.goal("speed-up >= 1.8x bare fit", speedup >= 1.8, f"{speedup:.2f}x; gap {max(0.0, 1.8 - speedup):.2f}x")
-    C.goal(">= 60% of sgemm peak", share >= 0.6, f"{100 * share:.1f}%; gap {max(0.0, 60 - 100 * share):.1f} points")
-    C.goal("accuracy per epoch unchanged", abs(diff) <= 0.005, f"mean difference tuner - fit {100 * diff:+.2f} points over {args.epochs} epochs")
-    C.write_json(args.json, {"load": C.loadavg(), "peak_gflops": peak, "steady": steady, "first": first, "accuracy": {k: v.tolist() for k, v in mean_acc.items()}})
+    C.goal(
+        "speed-up >= 1.8x bare fit",
+        speedup >= 1.8,
+        f"{speedup:.2f}x; gap {max(0.0, 1.8 - speedup):.2f}x",
+    )
+    C.goal(
+        ">= 60% of sgemm peak",
+        share >= 0.6,
+        f"{100 * share:.1f}%; gap {max(0.0, 60 - 100 * share):.1f} points",
+    )
+    C.goal(
+        "accuracy per epoch unchanged",
+        abs(diff) <= 0.005,
+        f"mean difference tuner - fit {100 * diff:+.2f} points over {args.epochs} epochs",
+    )
+    C.write_json(
+        args.json,
+        {
+            "load": C.loadavg(),
+            "peak_gflops": peak,
+            "steady": steady,
+            "first": first,
+            "accuracy": {k: v.tolist() for k, v in mean_acc.items()},
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -74,10 +74,15 @@ class _Recorder:
         self.paused += time.perf_counter() - off
         self.best = value
         self.events.append({"t": at, "val": float(value), "test": test, "trials": self.trials})
-        print(f"   [{at:7.1f} s] best val {value:.4f}  test {test:.4f}  ({self.trials} trials done)", flush=True)
+        print(
+            f"   [{at:7.1f} s] best val {value:.4f}  test {test:.4f}  ({self.trials} trials done)",
+            flush=True,
+        )
 
 
-def run_tuner_contender(name: str, budget: float, splits: Any, config: Any, seed: int, store: Path) -> dict[str, Any]:
+def run_tuner_contender(
+    name: str, budget: float, splits: Any, config: Any, seed: int, store: Path
+) -> dict[str, Any]:
     import tuner
 
     rec = _Recorder(splits)
@@ -96,11 +101,16 @@ def run_tuner_contender(name: str, budget: float, splits: Any, config: Any, seed
     return {"events": rec.events, "trials": result.n_finished, "seconds": rec.now()}
 
 
-def run_kerastuner_contender(budget: float, splits: Any, config: Any, seed: int, store: Path) -> dict[str, Any]:
+def run_kerastuner_contender(
+    budget: float, splits: Any, config: Any, seed: int, store: Path
+) -> dict[str, Any]:
     try:
         import keras_tuner as kt
     except ImportError:
-        raise SystemExit("the kerastuner contender needs KerasTuner and TensorBoard: pip install keras-tuner tensorboard (benchmark-only dependencies)") from None
+        raise SystemExit(
+            "the kerastuner contender needs KerasTuner and TensorBoard: "
+            "pip install keras-tuner tensorboard (benchmark-only dependencies)"
+        ) from None
     from tuner.ml.backend import load_keras
     from tuner.ml.model import ModelSpec
 
@@ -120,15 +130,31 @@ def run_kerastuner_contender(budget: float, splits: Any, config: Any, seed: int,
             widths = [int_range(hp, f"units_{i}", space.units) for i in range(n_layers)]
             dropout = hp.Float("dropout", space.dropout.low, space.dropout.high)
             activation = choice(hp, "activation", space.activation)
-            model = keras.Sequential([keras.Input(shape=(spec.n_features,)), keras.layers.Normalization(mean=spec.mean, variance=spec.variance)])
+            model = keras.Sequential(
+                [
+                    keras.Input(shape=(spec.n_features,)),
+                    keras.layers.Normalization(mean=spec.mean, variance=spec.variance),
+                ]
+            )
             for width in widths:
                 model.add(keras.layers.Dense(width, activation=activation))
                 if dropout > 0:
                     model.add(keras.layers.Dropout(dropout))
             model.add(keras.layers.Dense(spec.n_classes, activation="softmax"))
-            lr = hp.Float("learning_rate", space.learning_rate.low, space.learning_rate.high, sampling="log")
-            optimizer = {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop, "nadam": keras.optimizers.Nadam, "adamw": keras.optimizers.AdamW, "adagrad": keras.optimizers.Adagrad, "sgd": keras.optimizers.SGD}[choice(hp, "optimizer", space.optimizer)](lr)
-            model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+            lr = hp.Float(
+                "learning_rate", space.learning_rate.low, space.learning_rate.high, sampling="log"
+            )
+            optimizer = {
+                "adam": keras.optimizers.Adam,
+                "rmsprop": keras.optimizers.RMSprop,
+                "nadam": keras.optimizers.Nadam,
+                "adamw": keras.optimizers.AdamW,
+                "adagrad": keras.optimizers.Adagrad,
+                "sgd": keras.optimizers.SGD,
+            }[choice(hp, "optimizer", space.optimizer)](lr)
+            model.compile(
+                optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+            )
             return model
 
         def fit(self, hp: Any, model: Any, *args: Any, **kwargs: Any) -> Any:
@@ -151,14 +177,39 @@ def run_kerastuner_contender(budget: float, splits: Any, config: Any, seed: int,
             if trial.score is not None:
                 rec.offer(trial.score, lambda: self.load_model(trial))
 
-    search = TimedHyperband(MLP(), objective="val_accuracy", max_epochs=KT_MAX_EPOCHS, factor=KT_FACTOR, seed=seed, directory=str(store), project_name="kt", overwrite=True)
-    early = keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=config.training.patience, restore_best_weights=True)
+    search = TimedHyperband(
+        MLP(),
+        objective="val_accuracy",
+        max_epochs=KT_MAX_EPOCHS,
+        factor=KT_FACTOR,
+        seed=seed,
+        directory=str(store),
+        project_name="kt",
+        overwrite=True,
+    )
+    early = keras.callbacks.EarlyStopping(
+        monitor="val_accuracy",
+        mode="max",
+        patience=config.training.patience,
+        restore_best_weights=True,
+    )
     finished = True
     try:
-        search.search(splits.x_train, splits.y_train, validation_data=(splits.x_val, splits.y_val), callbacks=[early], verbose=0)
+        search.search(
+            splits.x_train,
+            splits.y_train,
+            validation_data=(splits.x_val, splits.y_val),
+            callbacks=[early],
+            verbose=0,
+        )
     except Deadline:
         finished = False
-    return {"events": rec.events, "trials": rec.trials, "seconds": rec.now(), "search_finished": finished}
+    return {
+        "events": rec.events,
+        "trials": rec.trials,
+        "seconds": rec.now(),
+        "search_finished": finished,
+    }
 
 
 def child(args: argparse.Namespace) -> None:
@@ -187,8 +238,14 @@ def time_to_reach(events: list[dict[str, float]], value: float) -> float | None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--budget", type=float, default=900.0, help="seconds per contender (default 900)")
-    parser.add_argument("--contenders", default=",".join(CONTENDERS), help=f"comma-separated, from {', '.join(CONTENDERS)}")
+    parser.add_argument(
+        "--budget", type=float, default=900.0, help="seconds per contender (default 900)"
+    )
+    parser.add_argument(
+        "--contenders",
+        default=",".join(CONTENDERS),
+        help=f"comma-separated, from {', '.join(CONTENDERS)}",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", help="also write the figures to this file")
     parser.add_argument("--child", choices=CONTENDERS, help=argparse.SUPPRESS)
@@ -207,15 +264,38 @@ def main() -> None:
             import keras_tuner  # noqa: F401
             import tensorboard  # noqa: F401
         except ImportError:
-            parser.error("the kerastuner contender needs KerasTuner and TensorBoard: pip install keras-tuner tensorboard (benchmark-only dependencies)")
-    C.banner("time to accuracy: Fashion-MNIST, same wall clock each", budget_s=args.budget, contenders=",".join(names), seed=args.seed)
+            parser.error(
+                "the kerastuner contender needs KerasTuner and TensorBoard: "
+                "pip install keras-tuner tensorboard (benchmark-only dependencies)"
+            )
+    C.banner(
+        "time to accuracy: Fashion-MNIST, same wall clock each",
+        budget_s=args.budget,
+        contenders=",".join(names),
+        seed=args.seed,
+    )
     results: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name in names:
             out = Path(tmp) / f"{name}.json"
             print(f"-- {name} (load before {C.loadavg()})", flush=True)
             env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONWARNINGS": "ignore"}
-            subprocess.run([sys.executable, __file__, "--child", name, "--budget", str(args.budget), "--seed", str(args.seed), "--out", str(out)], check=True, env=env)
+            subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    "--child",
+                    name,
+                    "--budget",
+                    str(args.budget),
+                    "--seed",
+                    str(args.seed),
+                    "--out",
+                    str(out),
+                ],
+                check=True,
+                env=env,
+            )
             results[name] = json.loads(out.read_text())
 
     budget = args.budget
@@ -223,11 +303,34 @@ def main() -> None:
     rows = []
     for name, res in results.items():
         final = best_at(res["events"], budget)
-        rows.append([name, res["trials"], final["val"] if final else float("nan"), final["test"] if final else float("nan"), final["t"] if final else float("nan"), res["load"]])
-    C.table(["contender", "trials", "best val", "test acc of best", "found at s", "load at end"], rows)
+        rows.append(
+            [
+                name,
+                res["trials"],
+                final["val"] if final else float("nan"),
+                final["test"] if final else float("nan"),
+                final["t"] if final else float("nan"),
+                res["load"],
+            ]
+        )
+    C.table(
+        ["contender", "trials", "best val", "test acc of best", "found at s", "load at end"], rows
+    )
     points = [budget * f for f in (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)]
     print("   best validation accuracy found by time t:")
-    C.table(["t s", *results], [[round(t), *((best_at(r["events"], t) or {}).get("val", float("nan")) for r in results.values())] for t in points])
+    C.table(
+        ["t s", *results],
+        [
+            [
+                round(t),
+                *(
+                    (best_at(r["events"], t) or {}).get("val", float("nan"))
+                    for r in results.values()
+                ),
+            ]
+            for t in points
+        ],
+    )
 
     if "tuner" not in results:
         return
@@ -244,12 +347,24 @@ def main() -> None:
     if "kerastuner" in results and best_at(others["kerastuner"], budget):
         kt_final = best_at(others["kerastuner"], budget)
         reached = time_to_reach([e for e in mine if e["t"] <= budget], kt_final["val"])
-        detail = f"KerasTuner reached {kt_final['val']:.4f} at {kt_final['t']:.0f} s; tuner " + (f"at {reached:.0f} s ({reached / kt_final['t']:.2f} of its time)" if reached is not None else "did not within the budget")
-        C.goal("reach KerasTuner's final result in half its time", reached is not None and reached <= kt_final["t"] / 2, detail)
+        detail = f"KerasTuner reached {kt_final['val']:.4f} at {kt_final['t']:.0f} s; tuner " + (
+            f"at {reached:.0f} s ({reached / kt_final['t']:.2f} of its time)"
+            if reached is not None
+            else "did not within the budget"
+        )
+        C.goal(
+            "reach KerasTuner's final result in half its time",
+            reached is not None and reached <= kt_final["t"] / 2,
+            detail,
+        )
     final = best_at(mine, budget)
     test = final["test"] if final else float("nan")
     note = "" if budget >= 900 else f" (at {budget:.0f} s, not 15 min)"
-    C.goal(f"test accuracy >= {GOAL_TEST:.3f} at 15 min", test >= GOAL_TEST and budget <= 900, f"{test:.4f}; gap {max(0.0, GOAL_TEST - test):.4f}{note}")
+    C.goal(
+        f"test accuracy >= {GOAL_TEST:.3f} at 15 min",
+        test >= GOAL_TEST and budget <= 900,
+        f"{test:.4f}; gap {max(0.0, GOAL_TEST - test):.4f}{note}",
+    )
     C.write_json(args.json, {"budget": budget, "results": results})
 
 

@@ -30,14 +30,21 @@ GOAL = 1.2
 
 def trivial_value(params: dict[str, Any]) -> float:
     """A cheap, smooth function of the parameters (a stand-in for a validation accuracy)."""
-    return 1.0 - (math.log10(params["learning_rate"]) + 3.0) ** 2 / 10 - params["dropout"] / 5 + params["n_layers"] / 100
+    return (
+        1.0
+        - (math.log10(params["learning_rate"]) + 3.0) ** 2 / 10
+        - params["dropout"] / 5
+        + params["n_layers"] / 100
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=300)
     parser.add_argument("--repeats", type=int, default=2, help="runs of each side, alternated")
-    parser.add_argument("--study", default="digits", help="study whose search space both sides draw from")
+    parser.add_argument(
+        "--study", default="digits", help="study whose search space both sides draw from"
+    )
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
     C.quiet_runtime()
@@ -50,10 +57,17 @@ def main() -> None:
     from tuner.search.space import suggest_params
 
     config = load_study_config(args.study)
-    C.banner("per-trial overhead: trivial objective on SQLite", trials=args.trials, repeats=args.repeats, study=args.study, optuna=optuna.__version__)
+    C.banner(
+        "per-trial overhead: trivial objective on SQLite",
+        trials=args.trials,
+        repeats=args.repeats,
+        study=args.study,
+        optuna=optuna.__version__,
+    )
 
     class TrivialObjective:
-        """Takes the place of :class:`tuner.search.objective.Objective`: suggest, then return at once."""
+        """Takes the place of :class:`tuner.search.objective.Objective`: suggest, then return
+        at once."""
 
         def __init__(self, config: Any, splits: Any, **kwargs: Any) -> None:
             self.space = config.space
@@ -83,16 +97,29 @@ def main() -> None:
             return trivial_value(suggest_params(trial, config.space))
 
         with C.stopwatch() as elapsed:
-            sampler = optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, constant_liar=True)
-            pruner = optuna.pruners.HyperbandPruner(min_resource=1, max_resource=config.training.max_epochs, reduction_factor=3)
-            study = optuna.create_study(storage=url, study_name=config.name, direction="maximize", sampler=sampler, pruner=pruner)
+            sampler = optuna.samplers.TPESampler(
+                seed=seed, multivariate=True, group=True, constant_liar=True
+            )
+            pruner = optuna.pruners.HyperbandPruner(
+                min_resource=1, max_resource=config.training.max_epochs, reduction_factor=3
+            )
+            study = optuna.create_study(
+                storage=url,
+                study_name=config.name,
+                direction="maximize",
+                sampler=sampler,
+                pruner=pruner,
+            )
             study.optimize(objective, n_trials=args.trials)
         return elapsed()
 
     results = C.interleave({"tuner": run_tuner, "optuna": run_optuna}, args.repeats)
     tmp.cleanup()
     med = {k: C.median(v) for k, v in results.items()}
-    rows = [[k, med[k], 1000 * med[k] / args.trials, ", ".join(f"{s:.1f}" for s in v)] for k, v in results.items()]
+    rows = [
+        [k, med[k], 1000 * med[k] / args.trials, ", ".join(f"{s:.1f}" for s in v)]
+        for k, v in results.items()
+    ]
     C.table(["loop", "seconds (median)", "ms per trial", "each run"], rows)
     r = C.ratio(med["tuner"], med["optuna"])
     print(f"   tuner / optuna: {r:.2f}x; load average now: {C.loadavg()}")

@@ -10,8 +10,8 @@ vary), so their number per hour is a fair measure of throughput.
 
 A phase's rate counts its trials over the time all its workers were running trials, from the
 trial times stored in the study (see :func:`phase_rate`): process start-up (importing
-TensorFlow) is left out. With two cores, the ideal ratio is 2.0; other work on the machine lowers it, so the load
-average is printed before and after, with a warning when the machine was busy.
+TensorFlow) is left out. With two cores, the ideal ratio is 2.0; other work on the machine lowers
+it, so the load average is printed before and after, with a warning when the machine was busy.
 
     python benchmarks/workers.py [--trials 6] [--epochs 12] [--storage URL]
 """
@@ -63,7 +63,11 @@ def phase_rate(storage: str, numbers: set[int]) -> tuple[int, float, float]:
     import optuna
 
     study = optuna.load_study(study_name="bench_workers", storage=storage)
-    done = [t for t in study.get_trials(deepcopy=False) if t.number in numbers and t.state.is_finished() and t.datetime_complete]
+    done = [
+        t
+        for t in study.get_trials(deepcopy=False)
+        if t.number in numbers and t.state.is_finished() and t.datetime_complete
+    ]
     if not done:
         return 0, float("nan"), float("nan")
     by_worker: dict[str, list] = {}
@@ -83,9 +87,16 @@ def phase_rate(storage: str, numbers: set[int]) -> tuple[int, float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trials", type=int, default=6, help="finished trials in phase 1 (phase 2 runs twice as many)")
+    parser.add_argument(
+        "--trials",
+        type=int,
+        default=6,
+        help="finished trials in phase 1 (phase 2 runs twice as many)",
+    )
     parser.add_argument("--epochs", type=int, default=12, help="epochs per trial")
-    parser.add_argument("--storage", help="store URL (default: a SQLite file in a temporary folder)")
+    parser.add_argument(
+        "--storage", help="store URL (default: a SQLite file in a temporary folder)"
+    )
     args = parser.parse_args()
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"  # the workers inherit it
     C.quiet_runtime()
@@ -94,7 +105,11 @@ def main() -> None:
     from tuner.run.runner import run_workers
 
     load_before = os.getloadavg()
-    C.banner("worker scaling: trials per hour, 1 worker x 1 thread vs 2 workers x 1 thread", trials=args.trials, epochs=args.epochs)
+    C.banner(
+        "worker scaling: trials per hour, 1 worker x 1 thread vs 2 workers x 1 thread",
+        trials=args.trials,
+        epochs=args.epochs,
+    )
     with tempfile.TemporaryDirectory(prefix="tuner-bench-") as tmp:
         storage = args.storage or f"sqlite:///{Path(tmp) / 'bench.db'}"
         path = Path(tmp) / "bench_workers.toml"
@@ -107,14 +122,26 @@ def main() -> None:
             numbers = {t.number for t in study.get_trials(deepcopy=False)} - numbers_before
             numbers_before |= numbers
             n, span, per_hour = phase_rate(storage, numbers)
-            rows.append([f"{workers} worker{'s' if workers > 1 else ''} x 1 thread", n, span, per_hour])
+            rows.append(
+                [f"{workers} worker{'s' if workers > 1 else ''} x 1 thread", n, span, per_hour]
+            )
     C.table(["variant", "trials", "seconds measured", "trials/hour"], rows)
     ratio = C.ratio(rows[1][3], rows[0][3])
     load_after = os.getloadavg()
-    print(f"   ratio (2 workers / 1 worker): {ratio:.2f}  (ideal on {C.cores()} cores: {min(2, C.cores())}.0)")
-    print(f"   os.getloadavg() before {tuple(round(x, 2) for x in load_before)}, after {tuple(round(x, 2) for x in load_after)}")
+    print(
+        f"   ratio (2 workers / 1 worker): {ratio:.2f}  "
+        f"(ideal on {C.cores()} cores: {min(2, C.cores())}.0)"
+    )
+    print(
+        f"   os.getloadavg() before {tuple(round(x, 2) for x in load_before)}, "
+        f"after {tuple(round(x, 2) for x in load_after)}"
+    )
     if max(load_before[0], load_after[0]) > C.cores() * 0.75:
-        print(f"   warning: the machine was busy (load above {C.cores() * 0.75:.1f} on {C.cores()} cores): other processes shared the cores, so the ratio understates scaling")
+        print(
+            f"   warning: the machine was busy (load above {C.cores() * 0.75:.1f} on "
+            f"{C.cores()} cores): other processes shared the cores, so the ratio "
+            f"understates scaling"
+        )
 
 
 if __name__ == "__main__":

@@ -75,7 +75,9 @@ def imports_of(path: Path, known: set[str]) -> Iterator[Import]:
         elif isinstance(node, ast.ImportFrom):
             base = _resolve(node, importer, is_package)
             # "from tuner.report import plots" imports the module tuner.report.plots
-            targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in known else base for a in node.names]
+            targets = [
+                f"{base}.{a.name}" if f"{base}.{a.name}" in known else base for a in node.names
+            ]
         for target in targets:
             if target == "tuner" or target.startswith("tuner."):
                 while target not in known and "." in target:  # a name inside a module
@@ -95,15 +97,26 @@ def upward_imports(graph: dict[str, list[Import]]) -> list[str]:
     for importer, imports in graph.items():
         for imp in imports:
             if imp.imported == "tuner" and importer != "tuner":
-                found.append(f"{importer}:{imp.line} imports the package root 'tuner' (import the module that defines the name)")
+                found.append(
+                    f"{importer}:{imp.line} imports the package root 'tuner' "
+                    f"(import the module that defines the name)"
+                )
             elif layer_of(imp.imported) > layer_of(importer):
-                found.append(f"{importer}:{imp.line} imports {imp.imported}, a higher layer ({layer_of(imp.imported)} > {layer_of(importer)})")
+                found.append(
+                    f"{importer}:{imp.line} imports {imp.imported}, a higher layer "
+                    f"({layer_of(imp.imported)} > {layer_of(importer)})"
+                )
     return found
 
 
 def cycles(graph: dict[str, list[Import]]) -> list[list[str]]:
     """Import cycles between modules (Tarjan's strongly connected components of size > 1)."""
-    edges = {m: sorted({i.imported for i in imps if i.imported in graph and not _is_parent(i.imported, m)}) for m, imps in graph.items()}
+    edges = {
+        m: sorted(
+            {i.imported for i in imps if i.imported in graph and not _is_parent(i.imported, m)}
+        )
+        for m, imps in graph.items()
+    }
     index: dict[str, int] = {}
     low: dict[str, int] = {}
     stack: list[str] = []
@@ -161,7 +174,11 @@ def main() -> int:
     found = problems()
     for line in found:
         print(line)
-    print(f"{len(found)} layering problem(s) in {PACKAGE}" if found else f"layers ok: {len(collect())} modules, no cycle, no upward import")
+    print(
+        f"{len(found)} layering problem(s) in {PACKAGE}"
+        if found
+        else f"layers ok: {len(collect())} modules, no cycle, no upward import"
+    )
     return 1 if found else 0
 
 

@@ -16,6 +16,7 @@ from study_text import builtin_study_text
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
+
 @pytest.fixture(autouse=True)
 def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Each test runs in its own folder, offline, with an empty Keras cache and no env store."""
@@ -30,9 +31,35 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def make_study(tmp_path: Path):
     """Write a tiny study file and return its path; keyword arguments fill the template."""
 
-    def make(name: str = "tiny", *, dataset: str = "iris", objective: str = "", data_extra: str = "", space_extra: str = "", epochs: int = 2, trials: int = 3, sampler: str = "tpe", pruner: str = "median", text: str | None = None) -> Path:
+    def make(
+        name: str = "tiny",
+        *,
+        dataset: str = "iris",
+        objective: str = "",
+        data_extra: str = "",
+        space_extra: str = "",
+        epochs: int = 2,
+        trials: int = 3,
+        sampler: str = "tpe",
+        pruner: str = "median",
+        text: str | None = None,
+    ) -> Path:
         path = tmp_path / f"{name}.toml"
-        body = text if text is not None else builtin_study_text(name, dataset=dataset, objective=objective, data_extra=data_extra, space_extra=space_extra, epochs=epochs, trials=trials, sampler=sampler, pruner=pruner)
+        body = (
+            text
+            if text is not None
+            else builtin_study_text(
+                name,
+                dataset=dataset,
+                objective=objective,
+                data_extra=data_extra,
+                space_extra=space_extra,
+                epochs=epochs,
+                trials=trials,
+                sampler=sampler,
+                pruner=pruner,
+            )
+        )
         path.write_text(textwrap.dedent(body))
         return path
 
@@ -50,7 +77,9 @@ def backend(request: pytest.FixtureRequest) -> str:
     import importlib.util
 
     if importlib.util.find_spec(request.param) is None:
-        pytest.skip(f"the {request.param} package is not installed (pip install 'tuner[{request.param}]')")
+        pytest.skip(
+            f"the {request.param} package is not installed (pip install 'tuner[{request.param}]')"
+        )
     return request.param
 
 
@@ -85,13 +114,31 @@ def pg_url(pg_server, monkeypatch: pytest.MonkeyPatch) -> str:
     return pg_server.url(pg_server.create_database())
 
 
-# --------------------------------------------------------------------------- reports and predictions
+# -------------------------------------------------------------------------- reports and predictions
 
 
 @pytest.fixture(autouse=True)
 def _no_artifacts_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Trial models go beside each test's store, whatever the shell says."""
     monkeypatch.delenv("TUNER_ARTIFACTS", raising=False)
+
+
+def count_predictions(mp: pytest.MonkeyPatch) -> list:
+    """Patch ``tuner.ml.training.predict`` (through ``mp``) to record each array it is handed.
+
+    Returns the list the arrays go to, so a test can count how often a split was used.
+    """
+    import tuner.ml.training as training
+
+    seen: list = []
+    original = training.predict
+
+    def counting(model, x):
+        seen.append(x)
+        return original(model, x)
+
+    mp.setattr(training, "predict", counting)
+    return seen
 
 
 def run_tiny_study(folder: Path, name: str, **study_fields) -> tuple[str, str]:
@@ -127,7 +174,8 @@ def build_tiny_report(folder: Path, name: str, **study_fields):
     import optuna
 
     from tuner.data.datasets import load_splits
-    from tuner.report.build import build_report, stored_config
+    from tuner.report.build import build_report
+    from tuner.report.chosen_trial import stored_config
 
     _, url = run_tiny_study(folder, name, **study_fields)
     with pytest.MonkeyPatch.context() as mp:
@@ -136,10 +184,21 @@ def build_tiny_report(folder: Path, name: str, **study_fields):
         result = build_report(name, storage=url, out=folder / "report")
     study = optuna.load_study(study_name=name, storage=url)
     summary = json.loads((folder / "report" / "summary.json").read_text())
-    return SimpleNamespace(folder=folder, url=url, name=name, out=folder / "report", study=study, splits=load_splits(stored_config(study).data), summary=summary, result=result)
+    return SimpleNamespace(
+        folder=folder,
+        url=url,
+        name=name,
+        out=folder / "report",
+        study=study,
+        splits=load_splits(stored_config(study).data),
+        summary=summary,
+        result=result,
+    )
 
 
 @pytest.fixture(scope="session")
 def binary_report(tmp_path_factory: pytest.TempPathFactory):
     """A two-trial breast_cancer study and its report (shared by the report and predict tests)."""
-    return build_tiny_report(tmp_path_factory.mktemp("binary"), "cancer_report", dataset="breast_cancer", trials=2)
+    return build_tiny_report(
+        tmp_path_factory.mktemp("binary"), "cancer_report", dataset="breast_cancer", trials=2
+    )

@@ -71,7 +71,15 @@ class PgServer:
         import psycopg
 
         name = f"t_{uuid.uuid4().hex[:12]}"
-        with psycopg.connect(host="127.0.0.1", port=self.port, user=USER, password=PASSWORD, dbname="postgres", autocommit=True, connect_timeout=10) as conn:
+        with psycopg.connect(
+            host="127.0.0.1",
+            port=self.port,
+            user=USER,
+            password=PASSWORD,
+            dbname="postgres",
+            autocommit=True,
+            connect_timeout=10,
+        ) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
         return name
 
@@ -90,7 +98,10 @@ def start_server() -> PgServer:
     """Create and start a cluster; raises :class:`Unavailable` with the reason if it cannot."""
     bindir = find_bindir()
     if bindir is None:
-        raise Unavailable("no PostgreSQL server binaries (initdb, pg_ctl) in /usr/lib/postgresql/*/bin or on PATH; install Debian's postgresql package")
+        raise Unavailable(
+            "no PostgreSQL server binaries (initdb, pg_ctl) in /usr/lib/postgresql/*/bin or on "
+            "PATH; install Debian's postgresql package"
+        )
     root = Path(tempfile.mkdtemp(prefix="tuner-pg-"))
     (root / "pwfile").write_text(PASSWORD + "\n")
     prefix: list[str] = []
@@ -99,21 +110,55 @@ def start_server() -> PgServer:
             owner = pwd.getpwnam("postgres")
         except KeyError:
             shutil.rmtree(root, ignore_errors=True)
-            raise Unavailable("running as root and there is no 'postgres' user to run the server as (PostgreSQL refuses root)") from None
+            raise Unavailable(
+                "running as root and there is no 'postgres' user to run the server as "
+                "(PostgreSQL refuses root)"
+            ) from None
         runuser = shutil.which("runuser")
-        prefix = [runuser, "-u", "postgres", "--"] if runuser else ["su", "postgres", "-s", "/bin/sh", "-c"]
+        prefix = (
+            [runuser, "-u", "postgres", "--"]
+            if runuser
+            else ["su", "postgres", "-s", "/bin/sh", "-c"]
+        )
         for path in (root, root / "pwfile"):
             os.chown(path, owner.pw_uid, owner.pw_gid)
     server = PgServer(bindir, root, 0, prefix)
     run = server.run
-    init = run(str(bindir / "initdb"), "-D", str(server.data), "-U", USER, f"--pwfile={root / 'pwfile'}", "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8", "--no-sync")
+    init = run(
+        str(bindir / "initdb"),
+        "-D",
+        str(server.data),
+        "-U",
+        USER,
+        f"--pwfile={root / 'pwfile'}",
+        "--auth-local=trust",
+        "--auth-host=scram-sha-256",
+        "-E",
+        "UTF8",
+        "--no-sync",
+    )
     if init.returncode != 0:
         shutil.rmtree(root, ignore_errors=True)
         raise RuntimeError(f"initdb failed: {init.stderr.strip() or init.stdout.strip()}")
     for _ in range(3):  # a port picked as free may be taken before the server binds it
         server.port = _free_port()
-        options = f"-c listen_addresses=127.0.0.1 -p {server.port} -k {root} -F -c synchronous_commit=off -c max_connections=60"
-        started = run(str(bindir / "pg_ctl"), "-D", str(server.data), "-l", str(root / "server.log"), "-o", options, "-w", "-t", "60", "start")
+        options = (
+            f"-c listen_addresses=127.0.0.1 -p {server.port} -k {root} -F -c "
+            "synchronous_commit=off -c max_connections=60"
+        )
+        started = run(
+            str(bindir / "pg_ctl"),
+            "-D",
+            str(server.data),
+            "-l",
+            str(root / "server.log"),
+            "-o",
+            options,
+            "-w",
+            "-t",
+            "60",
+            "start",
+        )
         if started.returncode == 0:
             return server
     log = (root / "server.log").read_text() if (root / "server.log").exists() else started.stderr

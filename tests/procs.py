@@ -31,13 +31,21 @@ def echo_threads(study_name: str, **kwargs: Any) -> None:
     from tuner.errors import TunerError
 
     blas = sorted({info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"})
-    raise TunerError(f"{study_name}: OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}, BLAS threads {blas}")
+    raise TunerError(
+        f"{study_name}: OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}, BLAS threads {blas}"
+    )
 
 
 def start(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
     """``tuner ARGS`` in a new process (output captured)."""
     full_env = {**os.environ, **WORKER_ENV, **(env or {})}
-    return subprocess.Popen([sys.executable, "-m", "tuner", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full_env)
+    return subprocess.Popen(
+        [sys.executable, "-m", "tuner", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=full_env,
+    )
 
 
 def finish(proc: subprocess.Popen[str], timeout: float = 240) -> tuple[int, str, str]:
@@ -51,7 +59,12 @@ def finish(proc: subprocess.Popen[str], timeout: float = 240) -> tuple[int, str,
     return proc.returncode, out, err
 
 
-def wait_for(probe: Callable[[], T | None], timeout: float = 120, every: float = 0.1, what: str = "a condition") -> T:
+def wait_for(
+    probe: Callable[[], T | None],
+    timeout: float = 120,
+    every: float = 0.1,
+    what: str = "a condition",
+) -> T:
     """Poll ``probe`` until it returns something truthy; that value."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -84,7 +97,12 @@ def running_trial(storage: str, name: str, pid: int | None = None) -> FrozenTria
     optionally of process ``pid``."""
     for t in trials(storage, name):
         worker = t.user_attrs.get(WORKER)
-        if t.state == TrialState.RUNNING and worker and N_PARAMS in t.user_attrs and (pid is None or worker.endswith(f":{pid}")):
+        if (
+            t.state == TrialState.RUNNING
+            and worker
+            and N_PARAMS in t.user_attrs
+            and (pid is None or worker.endswith(f":{pid}"))
+        ):
             return t
     return None
 

@@ -1,11 +1,20 @@
-"""The text of tiny study files for tests: small ranges, few epochs, one fixed seed."""
+"""Tiny study files for tests (small ranges, few epochs, one fixed seed) and tiny trial params."""
 
 from __future__ import annotations
 
 import textwrap
 
 
-def tiny_study_text(name: str, *, data: str, objective: str = "", space_extra: str = "", epochs: int = 2, search: str, lr_low: str = "1e-3") -> str:
+def tiny_study_text(
+    name: str,
+    *,
+    data: str,
+    objective: str = "",
+    space_extra: str = "",
+    epochs: int = 2,
+    search: str,
+    lr_low: str = "1e-3",
+) -> str:
     """A study file; ``data`` and ``search`` are the bodies of those tables."""
     return textwrap.dedent(
         f"""
@@ -38,7 +47,40 @@ patience = 2
     )
 
 
-def builtin_study_text(name: str, *, dataset: str = "iris", objective: str = "", data_extra: str = "", space_extra: str = "", epochs: int = 2, trials: int = 3, sampler: str = "tpe", pruner: str = "median") -> str:
+def builtin_study_text(
+    name: str,
+    *,
+    dataset: str = "iris",
+    objective: str = "",
+    data_extra: str = "",
+    space_extra: str = "",
+    epochs: int = 2,
+    trials: int = 3,
+    sampler: str = "tpe",
+    pruner: str = "median",
+) -> str:
     """A tiny study of a built-in dataset."""
     search = f'trials = {trials}\nsampler = "{sampler}"\npruner = "{pruner}"\nseed = 0'
-    return tiny_study_text(name, data=f'dataset = "{dataset}"\n{data_extra}', objective=objective, space_extra=space_extra, epochs=epochs, search=search)
+    return tiny_study_text(
+        name,
+        data=f'dataset = "{dataset}"\n{data_extra}',
+        objective=objective,
+        space_extra=space_extra,
+        epochs=epochs,
+        search=search,
+    )
+
+
+def tiny_params(**changes: object) -> dict[str, object]:
+    """One trial's parameters for a small two-layer model; ``changes`` replace fields."""
+    params: dict[str, object] = {
+        "n_layers": 2,
+        "units_0": 16,
+        "units_1": 8,
+        "dropout": 0.1,
+        "activation": "relu",
+        "learning_rate": 1e-2,
+        "batch_size": 32,
+        "optimizer": "adam",
+    }
+    return {**params, **changes}

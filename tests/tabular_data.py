@@ -65,9 +65,28 @@ def iris_named() -> pd.DataFrame:
     return frame
 
 
-def csv_study(path: Path, csv: str, target: str, *, name: str = "table", data: str = "", objective: str = "", search: str = "", epochs: int = 2) -> Path:
+def csv_study(
+    path: Path,
+    csv: str,
+    target: str,
+    *,
+    name: str = "table",
+    data: str = "",
+    objective: str = "",
+    search: str = "",
+    epochs: int = 2,
+) -> Path:
     """A tiny CSV study file (small ranges, few epochs) beside or above the CSV."""
     data_lines = f'dataset = "csv"\npath = "{csv}"\ntarget = "{target}"\n{data}'
     search_lines = f'trials = 3\nsampler = "random"\nseed = 0\n{search}'
-    path.write_text(tiny_study_text(name, data=data_lines, objective=objective, epochs=epochs, search=search_lines, lr_low="3e-3"))
+    path.write_text(
+        tiny_study_text(
+            name,
+            data=data_lines,
+            objective=objective,
+            epochs=epochs,
+            search=search_lines,
+            lr_low="3e-3",
+        )
+    )
     return path

@@ -47,7 +47,10 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[Any]]:
 
 
 def _text(frame: pd.DataFrame) -> np.ndarray:
-    return np.array([[("-" if pd.isna(v) else str(v)) for v in row] for row in frame.itertuples(index=False)], dtype=object)
+    return np.array(
+        [[("-" if pd.isna(v) else str(v)) for v in row] for row in frame.itertuples(index=False)],
+        dtype=object,
+    )
 
 
 def _rows(x: Any) -> np.ndarray:
@@ -56,17 +59,28 @@ def _rows(x: Any) -> np.ndarray:
         return _text(x)
     if isinstance(x, dict):
         columns = {k: np.asarray(v).reshape(-1) for k, v in x.items()}
-        frame = pd.DataFrame({k: v.astype(np.float64) if v.dtype.kind == "f" else pd.Series(v, dtype=object).replace("", np.nan) for k, v in columns.items()})
+        frame = pd.DataFrame(
+            {
+                k: v.astype(np.float64)
+                if v.dtype.kind == "f"
+                else pd.Series(v, dtype=object).replace("", np.nan)
+                for k, v in columns.items()
+            }
+        )
         return _text(frame)
     return np.asarray(x, dtype=np.float64)
 
 
-def _check_rows_and_scores(splits: Splits, metric: str, calls: dict[str, list[Any]]) -> list[bl.Baseline]:
+def _check_rows_and_scores(
+    splits: Splits, metric: str, calls: dict[str, list[Any]]
+) -> list[bl.Baseline]:
     result = bl.fit_baselines(splits, metric)
     assert [b.name for b in result][1] == "gradient boosting" and len(result) == 2
     n_fit = len(splits.y_train) + len(splits.y_val)
     assert len(calls["fit"]) == 2 and len(calls["predict"]) == 2
-    for baseline, (x, y, _), (x_test, raw) in zip(result, calls["fit"], calls["predict"], strict=True):
+    for baseline, (x, y, _), (x_test, raw) in zip(
+        result, calls["fit"], calls["predict"], strict=True
+    ):
         # fitted on exactly the train + validation rows, in that order
         assert baseline.fit_rows == len(y) == len(x) == n_fit
         np.testing.assert_array_equal(y, np.concatenate([splits.y_train, splits.y_val]))
@@ -86,10 +100,19 @@ def _check_rows_and_scores(splits: Splits, metric: str, calls: dict[str, list[An
             np.testing.assert_allclose(baseline.outputs, raw)
         assert baseline.metric == metric
         assert baseline.value == compute(metric, splits.y_test, baseline.outputs, splits.task)
-        assert baseline.test_metrics == pytest.approx(compute_all(splits.y_test, baseline.outputs, splits.task), nan_ok=True)
+        assert baseline.test_metrics == pytest.approx(
+            compute_all(splits.y_test, baseline.outputs, splits.task), nan_ok=True
+        )
         assert set(baseline.test_metrics) == set(metrics_for_task(splits.task))
         assert baseline.fit_seconds > 0 and "fitted on" in baseline.description
-        assert set(baseline.to_dict()) >= {"name", "metric", "value", "test_metrics", "fit_seconds", "description"}
+        assert set(baseline.to_dict()) >= {
+            "name",
+            "metric",
+            "value",
+            "test_metrics",
+            "fit_seconds",
+            "description",
+        }
     return result
 
 
@@ -113,15 +136,30 @@ def test_diabetes_regression(calls: dict[str, list[Any]]) -> None:
     result = _check_rows_and_scores(splits, "rmse", calls)
     assert result[0].name == "ridge"
     predict_the_mean = float(np.sqrt(np.mean((splits.y_test - np.mean(splits.y_train)) ** 2)))
-    assert all(b.value < predict_the_mean for b in result), ([b.value for b in result], predict_the_mean)
+    assert all(b.value < predict_the_mean for b in result), (
+        [b.value for b in result],
+        predict_the_mean,
+    )
     assert all(b.test_metrics["r2"] > 0.1 for b in result)
 
 
-def test_csv_table_with_categories_and_missing_values(tmp_path: Path, calls: dict[str, list[Any]]) -> None:
+def test_csv_table_with_categories_and_missing_values(
+    tmp_path: Path, calls: dict[str, list[Any]]
+) -> None:
     csv = td.write(td.patients(rows=400), tmp_path / "data" / "p.csv")
-    config = load_config(td.csv_study(tmp_path / "p.toml", f"data/{csv.name}", "stroke", data='ignore = ["id"]\ncategorical = ["smoker", "city"]'))
+    config = load_config(
+        td.csv_study(
+            tmp_path / "p.toml",
+            f"data/{csv.name}",
+            "stroke",
+            data='ignore = ["id"]\ncategorical = ["smoker", "city"]',
+        )
+    )
     splits = load_splits(config.data)
-    assert splits.table is not None and {c.name for c in splits.table.categorical} == {"smoker", "city"}
+    assert splits.table is not None and {c.name for c in splits.table.categorical} == {
+        "smoker",
+        "city",
+    }
     assert np.isnan(splits.x_train["bmi"]).any() and (splits.x_train["city"] == "").any()
     result = _check_rows_and_scores(splits, "roc_auc", calls)
     assert all(b.value > 0.8 for b in result), [b.value for b in result]
@@ -131,7 +169,9 @@ def test_csv_table_with_categories_and_missing_values(tmp_path: Path, calls: dic
 
 
 def test_class_weight_becomes_sample_weights(calls: dict[str, list[Any]]) -> None:
-    splits = dataclasses.replace(load_splits(DataConfig("breast_cancer")), class_weight={0: 1.0, 1: 4.0})
+    splits = dataclasses.replace(
+        load_splits(DataConfig("breast_cancer")), class_weight={0: 1.0, 1: 4.0}
+    )
     bl.fit_baselines(splits, "accuracy")
     y = np.concatenate([splits.y_train, splits.y_val])
     for _, _, params in calls["fit"]:
@@ -141,14 +181,20 @@ def test_class_weight_becomes_sample_weights(calls: dict[str, list[Any]]) -> Non
 def test_a_class_missing_from_training_still_gets_a_column() -> None:
     iris = load_splits(DataConfig("iris"))
     seen = lambda x, y: (x[y < 2], y[y < 2])  # noqa: E731
-    splits = dataclasses.replace(iris, **dict(zip(("x_train", "y_train"), seen(iris.x_train, iris.y_train), strict=True)), **dict(zip(("x_val", "y_val"), seen(iris.x_val, iris.y_val), strict=True)))
+    splits = dataclasses.replace(
+        iris,
+        **dict(zip(("x_train", "y_train"), seen(iris.x_train, iris.y_train), strict=True)),
+        **dict(zip(("x_val", "y_val"), seen(iris.x_val, iris.y_val), strict=True)),
+    )
     for baseline in bl.fit_baselines(splits, "log_loss"):
         assert baseline.outputs.shape == (len(splits.y_test), 3)
         np.testing.assert_array_equal(baseline.outputs[:, 2], 0.0)
         assert baseline.value == compute("log_loss", splits.y_test, baseline.outputs, "multiclass")
 
 
-def test_large_data_is_sampled_and_stops_early(monkeypatch: pytest.MonkeyPatch, calls: dict[str, list[Any]]) -> None:
+def test_large_data_is_sampled_and_stops_early(
+    monkeypatch: pytest.MonkeyPatch, calls: dict[str, list[Any]]
+) -> None:
     monkeypatch.setattr(bl, "LINEAR_MAX_CELLS", 30 * 200)  # breast cancer has 30 features: 200 rows
     monkeypatch.setattr(bl, "BOOSTING_MAX_CELLS", 30 * 300)
     monkeypatch.setattr(bl, "LARGE_ROWS", 250)
@@ -158,7 +204,10 @@ def test_large_data_is_sampled_and_stops_early(monkeypatch: pytest.MonkeyPatch, 
     assert linear.fit_rows == len(y_linear) == 200 and boosting.fit_rows == len(y_boosting) == 300
     n = len(splits.y_train) + len(splits.y_val)
     assert f"sample of 200 of the {n} train + validation rows" in linear.description
-    assert "early stopping" in boosting.description and f"sample of 300 of the {n}" in boosting.description
+    assert (
+        "early stopping" in boosting.description
+        and f"sample of 300 of the {n}" in boosting.description
+    )
     share = np.mean(np.concatenate([splits.y_train, splits.y_val]))
     assert abs(np.mean(y_linear) - share) < 0.01  # stratified
     assert len(calls["predict"][0][0]) == len(splits.y_test)  # still scored on every test row

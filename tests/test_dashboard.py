@@ -1,4 +1,5 @@
-"""``tuner dashboard``: optuna-dashboard on our store, answering over HTTP on a free loopback port."""
+"""``tuner dashboard``: optuna-dashboard on our store, answering over HTTP on a free loopback
+port."""
 
 from __future__ import annotations
 
@@ -56,7 +57,9 @@ def test_dashboard_api_lists_the_study_its_trials_and_their_models(tiny: SimpleN
         assert status == 200 and kind.startswith("text/html") and b"<html" in page.lower()
 
         listed = _json(f"{base}/api/studies")["study_summaries"]
-        assert [(s["study_id"], s["study_name"], s["directions"]) for s in listed] == [(study_id, tiny.name, ["maximize"])]
+        assert [(s["study_id"], s["study_name"], s["directions"]) for s in listed] == [
+            (study_id, tiny.name, ["maximize"])
+        ]
 
         detail = _json(f"{base}/api/studies/{study_id}")
         assert detail["name"] == tiny.name
@@ -71,7 +74,9 @@ def test_dashboard_api_lists_the_study_its_trials_and_their_models(tiny: SimpleN
             names = {a["filename"]: a for a in trial["artifacts"]}
             assert set(names) == {"model.keras", "model.json"}
             model = names["model.keras"]
-            _, _, body = _get(f"{base}/artifacts/{study_id}/{trial['trial_id']}/{model['artifact_id']}")
+            _, _, body = _get(
+                f"{base}/artifacts/{study_id}/{trial['trial_id']}/{model['artifact_id']}"
+            )
             assert body == (resolve_artifacts_dir(tiny.url) / model["artifact_id"]).read_bytes()
         assert _json(f"{base}/api/meta")["artifact_is_available"] is True
     finally:
@@ -90,12 +95,34 @@ def _read_line(proc: subprocess.Popen, deadline: float) -> str:
     raise AssertionError(f"no output from tuner dashboard (exit code {proc.poll()})")
 
 
-def test_cli_prints_the_url_serves_and_stops_on_ctrl_c(tiny: SimpleNamespace, tmp_path: Path) -> None:
+def test_cli_prints_the_url_serves_and_stops_on_ctrl_c(
+    tiny: SimpleNamespace, tmp_path: Path
+) -> None:
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "TUNER_OFFLINE": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "tuner", "dashboard", "--storage", tiny.url, "--study", tiny.name, "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=tmp_path)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tuner",
+            "dashboard",
+            "--storage",
+            tiny.url,
+            "--study",
+            tiny.name,
+            "--port",
+            "0",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
     try:
         first = _read_line(proc, time.monotonic() + 60)
-        assert first.startswith(f"optuna-dashboard on {tiny.url} at http://127.0.0.1:") and first.rstrip().endswith(f"/dashboard/studies/{tiny.study._study_id}")
+        assert first.startswith(
+            f"optuna-dashboard on {tiny.url} at http://127.0.0.1:"
+        ) and first.rstrip().endswith(f"/dashboard/studies/{tiny.study._study_id}")
         url = first.split(" at ", 1)[1].strip()
         base = url.split("/dashboard", 1)[0]
         names = [s["study_name"] for s in _json(f"{base}/api/studies")["study_summaries"]]
@@ -125,7 +152,13 @@ def test_port_in_use(tiny: SimpleNamespace) -> None:
         port = taken.getsockname()[1]
         with pytest.raises(TunerError) as info:
             make_dashboard(tiny.url, port=port)
-        assert str(info.value) == f"port {port} on 127.0.0.1 is already in use; choose another with --port (--port 0 picks a free one)"
+        assert str(info.value) == (
+            f"port {port} on 127.0.0.1 is already in use; choose another with --port (--port "
+            "0 picks a free one)"
+        )
         result = CliRunner().invoke(cli, ["dashboard", "--storage", tiny.url, "--port", str(port)])
     assert result.exit_code == 1
-    assert result.output == f"Error: port {port} on 127.0.0.1 is already in use; choose another with --port (--port 0 picks a free one)\n"
+    assert result.output == (
+        f"Error: port {port} on 127.0.0.1 is already in use; choose another with --port "
+        "(--port 0 picks a free one)\n"
+    )

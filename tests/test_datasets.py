@@ -64,7 +64,9 @@ def test_mnist_from_an_npz_in_the_data_dir(tmp_path: Path) -> None:
     s = load_splits(DataConfig("mnist", validation_fraction=0.2), data_dir=tmp_path)
     assert s.n_features == 784 and s.n_classes == 10
     assert len(s.x_train) == 240 and len(s.x_val) == 60
-    assert np.array_equal(s.x_test, x_test.reshape(100, -1).astype(np.float32))  # the official test split
+    assert np.array_equal(
+        s.x_test, x_test.reshape(100, -1).astype(np.float32)
+    )  # the official test split
 
 
 def _write_idx(path: Path, array: np.ndarray) -> None:
@@ -77,7 +79,12 @@ def test_mnist_from_idx_files_in_the_keras_cache(tmp_path: Path) -> None:
     cache = tmp_path / "keras_home" / "datasets"
     cache.mkdir(parents=True)
     x_train, y_train, x_test, y_test = _mnist_arrays(200, 50)
-    for stem, arr in [("train-images-idx3-ubyte", x_train), ("train-labels-idx1-ubyte", y_train), ("t10k-images-idx3-ubyte", x_test), ("t10k-labels-idx1-ubyte", y_test)]:
+    for stem, arr in [
+        ("train-images-idx3-ubyte", x_train),
+        ("train-labels-idx1-ubyte", y_train),
+        ("t10k-images-idx3-ubyte", x_test),
+        ("t10k-labels-idx1-ubyte", y_test),
+    ]:
         _write_idx(cache / f"{stem}.gz", arr)
     s = load_splits(DataConfig("mnist", split_seed=1))
     assert len(s.x_test) == 50 and len(s.x_train) + len(s.x_val) == 200
@@ -88,12 +95,17 @@ def test_mnist_missing_and_offline_says_where_to_put_it(tmp_path: Path) -> None:
     with pytest.raises(DatasetError) as err:
         load_splits(DataConfig("mnist", split_seed=9))
     message = str(err.value)
-    assert "mnist is not cached and cannot be downloaded (TUNER_OFFLINE=1 forbids downloads)" in message
+    assert (
+        "mnist is not cached and cannot be downloaded (TUNER_OFFLINE=1 forbids downloads)"
+        in message
+    )
     assert "put mnist.npz or the four IDX files" in message
     assert str(tmp_path / "keras_home" / "datasets") in message
 
 
-def test_mnist_download_failure_is_explained(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_mnist_download_failure_is_explained(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     import tuner.data.datasets as ds
 
     def no_network(name: str):
@@ -103,13 +115,24 @@ def test_mnist_download_failure_is_explained(monkeypatch: pytest.MonkeyPatch, tm
     monkeypatch.setattr(ds, "_download", no_network)
     data_dir = tmp_path / "data"
     data_dir.mkdir()
-    with pytest.raises(DatasetError, match=r"download failed: OSError: Name or service not known\); put mnist.npz .* in .*/data/"):
+    with pytest.raises(
+        DatasetError,
+        match=(
+            r"download failed: OSError: Name or service not known\); "
+            r"put mnist.npz .* in .*/data/"
+        ),
+    ):
         load_splits(DataConfig("mnist", split_seed=8), data_dir=data_dir)
 
 
 def test_truncated_idx_file_is_refused(tmp_path: Path) -> None:
     x_train, y_train, x_test, y_test = _mnist_arrays(20, 10)
-    for stem, arr in [("train-images-idx3-ubyte", x_train), ("train-labels-idx1-ubyte", y_train), ("t10k-images-idx3-ubyte", x_test), ("t10k-labels-idx1-ubyte", y_test)]:
+    for stem, arr in [
+        ("train-images-idx3-ubyte", x_train),
+        ("train-labels-idx1-ubyte", y_train),
+        ("t10k-images-idx3-ubyte", x_test),
+        ("t10k-labels-idx1-ubyte", y_test),
+    ]:
         _write_idx(tmp_path / f"{stem}.gz", arr)
     with gzip.open(tmp_path / "train-images-idx3-ubyte.gz", "rb") as fh:
         raw = fh.read()
@@ -124,7 +147,9 @@ def test_missing_data_dir_is_reported(tmp_path: Path) -> None:
         load_splits(DataConfig("mnist"), data_dir=tmp_path / "nope")
 
 
-@pytest.mark.skipif(not FASHION_MNIST_SYSTEM_DIR.is_dir(), reason="Debian's dataset-fashion-mnist is not installed")
+@pytest.mark.skipif(
+    not FASHION_MNIST_SYSTEM_DIR.is_dir(), reason="Debian's dataset-fashion-mnist is not installed"
+)
 def test_fashion_mnist_reads_the_debian_package() -> None:
     s = load_splits(DataConfig("fashion_mnist", validation_fraction=0.2, n_samples=2000))
     assert s.n_features == 784 and s.class_names[0] == "T-shirt/top"

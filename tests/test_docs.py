@@ -49,17 +49,28 @@ def test_ci_runs_the_readme_test_command() -> None:
 
 
 def test_ci_spelling_touches_only_the_commands() -> None:
-    command = "python3 -m venv .venv && . .venv/bin/activate && pip install -e '.[test]' pytest-xdist && ruff check tuner && pytest -n 2"
-    expected = "python3 -m venv .venv && . .venv/bin/activate && python3 -m pip install -q -e '.[test]' pytest-xdist && python3 -m ruff check tuner && python3 -m pytest -n 2"
+    command = (
+        "python3 -m venv .venv && . .venv/bin/activate && pip install -e '.[test]' pytest-xdist "
+        "&& ruff check tuner && pytest -n 2"
+    )
+    expected = (
+        "python3 -m venv .venv && . .venv/bin/activate && python3 -m pip install -q -e '.[test]' "
+        "pytest-xdist && python3 -m ruff check tuner && python3 -m pytest -n 2"
+    )
     assert as_ci_runs_it(command) == expected
 
 
 def test_readme_quick_start_installs_into_a_virtual_environment() -> None:
     """Debian's system pip refuses to install outside a virtual environment."""
     main_job = _quick_start_command("Install and run the main job")
-    assert main_job == "python3 -m venv .venv && . .venv/bin/activate && pip install -e . && tuner run --study digits --trials 20"
+    assert main_job == (
+        "python3 -m venv .venv && . .venv/bin/activate && pip install -e . && tuner run "
+        "--study digits --trials 20"
+    )
     tests = _quick_start_command("Install and run the tests")
-    assert tests.startswith("python3 -m venv .venv && . .venv/bin/activate && pip install -e '.[test")
+    assert tests.startswith(
+        "python3 -m venv .venv && . .venv/bin/activate && pip install -e '.[test"
+    )
 
 
 def test_readme_says_what_the_slow_tests_are_and_they_exist() -> None:
@@ -67,7 +78,9 @@ def test_readme_says_what_the_slow_tests_are_and_they_exist() -> None:
     assert "`pytest -m slow` runs only them" in README
     decorator = re.compile(r"^(@pytest\.mark\.slow|pytestmark = .*pytest\.mark\.slow)", re.M)
     marked = [p.name for p in (ROOT / "tests").glob("test_*.py") if decorator.search(p.read_text())]
-    assert marked, "README.md promises long tests under `pytest -m slow`, but no test is marked slow"
+    assert marked, (
+        "README.md promises long tests under `pytest -m slow`, but no test is marked slow"
+    )
 
 
 def test_readme_promises_what_the_code_does() -> None:

@@ -26,9 +26,34 @@ from tuner.report.ensemble import average_model, select_ensemble
 
 #: Three different small MLPs, so their predictions differ.
 PARAMS = (
-    {"n_layers": 1, "units_0": 8, "dropout": 0.0, "activation": "relu", "learning_rate": 3e-2, "batch_size": 32, "optimizer": "adam"},
-    {"n_layers": 2, "units_0": 16, "units_1": 8, "dropout": 0.0, "activation": "tanh", "learning_rate": 1e-2, "batch_size": 32, "optimizer": "adam"},
-    {"n_layers": 1, "units_0": 4, "dropout": 0.0, "activation": "tanh", "learning_rate": 5e-3, "batch_size": 32, "optimizer": "adam"},
+    {
+        "n_layers": 1,
+        "units_0": 8,
+        "dropout": 0.0,
+        "activation": "relu",
+        "learning_rate": 3e-2,
+        "batch_size": 32,
+        "optimizer": "adam",
+    },
+    {
+        "n_layers": 2,
+        "units_0": 16,
+        "units_1": 8,
+        "dropout": 0.0,
+        "activation": "tanh",
+        "learning_rate": 1e-2,
+        "batch_size": 32,
+        "optimizer": "adam",
+    },
+    {
+        "n_layers": 1,
+        "units_0": 4,
+        "dropout": 0.0,
+        "activation": "tanh",
+        "learning_rate": 5e-3,
+        "batch_size": 32,
+        "optimizer": "adam",
+    },
 )
 
 
@@ -42,7 +67,9 @@ def _train_members(folder: Path, study: Path, metric: str) -> SimpleNamespace:
         models = [train(params, splits, config, seed=i).model for i, params in enumerate(PARAMS)]
     outputs = [predict(m, splits.x_val) for m in models]
     selection = select_ensemble(outputs, splits.y_val, metric=metric, task=splits.task, size=10)
-    return SimpleNamespace(splits=splits, models=models, outputs=outputs, selection=selection, metric=metric)
+    return SimpleNamespace(
+        splits=splits, models=models, outputs=outputs, selection=selection, metric=metric
+    )
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +92,9 @@ def diabetes(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
 def patients(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
     folder = tmp_path_factory.mktemp("patients")
     td.write(td.patients(rows=300), folder / "data" / "patients.csv")
-    study = td.csv_study(folder / "patients.toml", "data/patients.csv", "stroke", data='ignore = ["id"]', epochs=3)
+    study = td.csv_study(
+        folder / "patients.toml", "data/patients.csv", "stroke", data='ignore = ["id"]', epochs=3
+    )
     return _train_members(folder, study, "log_loss")
 
 
@@ -75,7 +104,11 @@ def _weighted_average(outputs: list[np.ndarray], weights: tuple[float, ...]) -> 
 
 def _ensemble_of(case: SimpleNamespace):
     sel = case.selection
-    return average_model([case.models[i] for i in sel.members], sel.member_weights, trial_numbers=[10 + i for i in sel.members])
+    return average_model(
+        [case.models[i] for i in sel.members],
+        sel.member_weights,
+        trial_numbers=[10 + i for i in sel.members],
+    )
 
 
 # --------------------------------------------------------------------------- selection alone
@@ -85,7 +118,9 @@ def test_selection_averages_complementary_models_and_keeps_the_best_prefix() -> 
     y = np.zeros(4)
     high, low = np.ones(4), -np.ones(4)  # equally wrong alone, exact together
     sel = select_ensemble([high, low], y, metric="rmse", task="regression", size=20, patience=3)
-    assert sel.best_single == 0 and sel.single_value == pytest.approx(1.0)  # a tie goes to the lowest index
+    assert sel.best_single == 0 and sel.single_value == pytest.approx(
+        1.0
+    )  # a tie goes to the lowest index
     assert sel.order[:2] == (0, 1) and sel.values[1] == pytest.approx(0.0)
     assert sel.order[2] == 0  # both make it 1/3 worse again: the lowest index wins
     assert sel.n_kept == 2 and sel.value == pytest.approx(0.0)
@@ -95,7 +130,9 @@ def test_selection_averages_complementary_models_and_keeps_the_best_prefix() -> 
 
 def test_selection_goes_on_through_a_step_without_gain() -> None:
     y = np.zeros(3)
-    sel = select_ensemble([np.full(3, 3.0), np.full(3, -1.0)], y, metric="mae", task="regression", size=4)
+    sel = select_ensemble(
+        [np.full(3, 3.0), np.full(3, -1.0)], y, metric="mae", task="regression", size=4
+    )
     # Alone: 3 and 1. Either second model keeps 1 (tie: index 0); then -1 twice brings 1/3, then 0.
     assert sel.best_single == 1 and sel.order == (1, 0, 1, 1)
     np.testing.assert_allclose(sel.values, [1.0, 1.0, 1 / 3, 0.0], atol=1e-12)
@@ -113,8 +150,12 @@ def test_identical_candidates_give_the_single_best() -> None:
 
 def test_bad_selection_input_is_refused() -> None:
     y = np.array([0, 1])
-    with pytest.raises(ReportError, match=r"model 1 have shape \(3,\), those of model 0 have \(2,\)"):
-        select_ensemble([np.array([0.2, 0.8]), np.array([0.1, 0.2, 0.3])], y, metric="accuracy", task="binary")
+    with pytest.raises(
+        ReportError, match=r"model 1 have shape \(3,\), those of model 0 have \(2,\)"
+    ):
+        select_ensemble(
+            [np.array([0.2, 0.8]), np.array([0.1, 0.2, 0.3])], y, metric="accuracy", task="binary"
+        )
     with pytest.raises(ReportError, match=r"metric 'rmse' does not apply to task 'binary'"):
         select_ensemble([np.array([0.2, 0.8])], y, metric="rmse", task="binary")
     with pytest.raises(ReportError, match="at least one model"):
@@ -126,8 +167,15 @@ def test_bad_selection_input_is_refused() -> None:
 
 def _check_selection(case: SimpleNamespace) -> None:
     sel = case.selection
-    better = (lambda a, b: a <= b + 1e-9) if sel.direction == "minimize" else (lambda a, b: a >= b - 1e-9)
-    singles = [metrics_mod.compute(case.metric, case.splits.y_val, out, case.splits.task) for out in case.outputs]
+    better = (
+        (lambda a, b: a <= b + 1e-9)
+        if sel.direction == "minimize"
+        else (lambda a, b: a >= b - 1e-9)
+    )
+    singles = [
+        metrics_mod.compute(case.metric, case.splits.y_val, out, case.splits.task)
+        for out in case.outputs
+    ]
     assert sel.single_value == pytest.approx(singles[sel.best_single])
     assert all(better(sel.single_value, s) for s in singles)
     assert better(sel.value, sel.single_value)
@@ -135,7 +183,9 @@ def _check_selection(case: SimpleNamespace) -> None:
     counts = np.bincount(sel.order[: sel.n_kept], minlength=len(case.models))
     np.testing.assert_allclose(sel.weights, counts / sel.n_kept)
     ensemble_out = _weighted_average(case.outputs, sel.weights).astype(np.float32)
-    assert metrics_mod.compute(case.metric, case.splits.y_val, ensemble_out, case.splits.task) == pytest.approx(sel.value, abs=1e-6)
+    assert metrics_mod.compute(
+        case.metric, case.splits.y_val, ensemble_out, case.splits.task
+    ) == pytest.approx(sel.value, abs=1e-6)
 
 
 def _check_saved_model(case: SimpleNamespace, tmp_path: Path) -> np.ndarray:
@@ -151,7 +201,9 @@ def _check_saved_model(case: SimpleNamespace, tmp_path: Path) -> np.ndarray:
     loaded = keras.saving.load_model(path, compile=False, safe_mode=True)
     out = predict(loaded, case.splits.x_val)
     np.testing.assert_allclose(out, expected, atol=1e-5)
-    assert metrics_mod.compute(case.metric, case.splits.y_val, out, case.splits.task) == pytest.approx(case.selection.value, abs=1e-4)
+    assert metrics_mod.compute(
+        case.metric, case.splits.y_val, out, case.splits.task
+    ) == pytest.approx(case.selection.value, abs=1e-4)
     return out
 
 
@@ -159,14 +211,18 @@ def test_iris_selection_is_never_worse_than_the_single_best(iris: SimpleNamespac
     _check_selection(iris)
 
 
-def test_iris_average_model_saves_and_reproduces_the_selection(iris: SimpleNamespace, tmp_path: Path) -> None:
+def test_iris_average_model_saves_and_reproduces_the_selection(
+    iris: SimpleNamespace, tmp_path: Path
+) -> None:
     _check_saved_model(iris, tmp_path)
     names = {layer.name for layer in _ensemble_of(iris).layers}
     assert {f"trial_{10 + i}" for i in iris.selection.members} <= names
     assert all(m.name == "mlp" for m in iris.models)  # the members themselves are unchanged
 
 
-def test_average_of_every_model_with_given_weights_saves_and_loads(iris: SimpleNamespace, tmp_path: Path) -> None:
+def test_average_of_every_model_with_given_weights_saves_and_loads(
+    iris: SimpleNamespace, tmp_path: Path
+) -> None:
     import keras
 
     weights = (0.2, 0.3, 0.5)
@@ -215,7 +271,9 @@ LOAD_ALONE = textwrap.dedent(
 )
 
 
-def test_table_ensemble_loads_in_a_process_without_the_package(patients: SimpleNamespace, tmp_path: Path) -> None:
+def test_table_ensemble_loads_in_a_process_without_the_package(
+    patients: SimpleNamespace, tmp_path: Path
+) -> None:
     _check_selection(patients)
     _check_saved_model(patients, tmp_path)
     weights = (0.5, 0.25, 0.25)
@@ -227,9 +285,27 @@ def test_table_ensemble_loads_in_a_process_without_the_package(patients: SimpleN
     assert isinstance(model.input, dict) and set(model.input) == set(patients.splits.x_val)
     path = tmp_path / "table.keras"
     model.save(path)
-    columns = {k: v.astype(str) if v.dtype == object else v for k, v in patients.splits.x_val.items()}
+    columns = {
+        k: v.astype(str) if v.dtype == object else v for k, v in patients.splits.x_val.items()
+    }
     np.savez(tmp_path / "columns.npz", **columns)
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": "tensorflow"}
-    done = subprocess.run([sys.executable, "-c", LOAD_ALONE, str(path), str(tmp_path / "columns.npz"), str(tmp_path / "out.npy")], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            LOAD_ALONE,
+            str(path),
+            str(tmp_path / "columns.npz"),
+            str(tmp_path / "out.npy"),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
-    np.testing.assert_allclose(np.load(tmp_path / "out.npy"), _weighted_average(patients.outputs, weights), atol=1e-5)
+    np.testing.assert_allclose(
+        np.load(tmp_path / "out.npy"), _weighted_average(patients.outputs, weights), atol=1e-5
+    )

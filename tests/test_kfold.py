@@ -21,7 +21,17 @@ def test_folds_cover_the_non_test_rows_once_and_never_the_test_rows(make_study) 
     config = load_config(make_study(data_extra=KFOLD))
     ids = np.arange(150, dtype=np.float32)[:, None]  # each row is its own number
     y = np.repeat(np.arange(3), 50)
-    splits = Splits(ids[:90], y[:90], ids[90:120], y[90:120], ids[120:], y[120:], task="multiclass", feature_names=("id",), class_names=("a", "b", "c"))
+    splits = Splits(
+        ids[:90],
+        y[:90],
+        ids[90:120],
+        y[90:120],
+        ids[120:],
+        y[120:],
+        task="multiclass",
+        feature_names=("id",),
+        class_names=("a", "b", "c"),
+    )
     folds = fold_splits(splits, config.data)
     assert len(folds) == 3
     seen = np.concatenate([f.x_val for f in folds]).ravel()
@@ -31,7 +41,9 @@ def test_folds_cover_the_non_test_rows_once_and_never_the_test_rows(make_study) 
         assert not set(fold.x_train.ravel()) & set(fold.x_val.ravel())
         assert len(fold.x_train) + len(fold.x_val) == 120
         assert np.array_equal(fold.x_test, splits.x_test)
-    counts = np.array([np.bincount(f.y_val, minlength=3) for f in folds])  # stratified: 50, 50, 20 rows
+    counts = np.array(
+        [np.bincount(f.y_val, minlength=3) for f in folds]
+    )  # stratified: 50, 50, 20 rows
     assert (counts.max(axis=0) - counts.min(axis=0) <= 1).all()
 
 
@@ -52,7 +64,9 @@ def test_trial_value_is_the_mean_of_its_recorded_folds(make_study, store: str) -
 def test_a_trial_is_pruned_at_a_fold_step(make_study, store: str) -> None:
     path = make_study(data_extra=KFOLD, trials=1, epochs=2, pruner="none")
     run_study(path, storage=store)
-    study = optuna.load_study(study_name="tiny", storage=store, pruner=optuna.pruners.ThresholdPruner(lower=1.1))
+    study = optuna.load_study(
+        study_name="tiny", storage=store, pruner=optuna.pruners.ThresholdPruner(lower=1.1)
+    )
     config = load_config(path)
     from tuner.search.objective import Objective
 
@@ -67,14 +81,27 @@ def test_csv_preprocessing_is_fitted_on_each_folds_training_rows(tmp_path) -> No
     import tabular_data as td
 
     td.write(td.patients(rows=200), tmp_path / "patients.csv")
-    config = load_config(td.csv_study(tmp_path / "p.toml", "patients.csv", "stroke", data='validation = "kfold"\nfolds = 4\nclass_weight = "balanced"'))
+    config = load_config(
+        td.csv_study(
+            tmp_path / "p.toml",
+            "patients.csv",
+            "stroke",
+            data='validation = "kfold"\nfolds = 4\nclass_weight = "balanced"',
+        )
+    )
     splits = load_splits(config.data)
     folds = fold_splits(splits, config.data)
-    assert len(folds) == 4 and sum(len(f.y_val) for f in folds) == len(splits.y_val) + len(splits.y_train)
+    assert len(folds) == 4 and sum(len(f.y_val) for f in folds) == len(splits.y_val) + len(
+        splits.y_train
+    )
     for fold in folds:
         age = next(c for c in fold.table.numeric if c.name == "age")
-        assert age.mean == pytest.approx(float(np.nanmean(fold.x_train["age"])))  # this fold's training rows
-        assert sum(fold.class_weight[k] * np.sum(fold.y_train == k) for k in fold.class_weight) == pytest.approx(len(fold.y_train))  # "balanced" on this fold
+        assert age.mean == pytest.approx(
+            float(np.nanmean(fold.x_train["age"]))
+        )  # this fold's training rows
+        assert sum(
+            fold.class_weight[k] * np.sum(fold.y_train == k) for k in fold.class_weight
+        ) == pytest.approx(len(fold.y_train))  # "balanced" on this fold
     assert len({next(c.mean for c in f.table.numeric if c.name == "age") for f in folds}) == 4
 
 
@@ -100,7 +127,9 @@ def test_holdout_studies_store_no_new_fields(make_study) -> None:
     assert "monitor" not in stored["training"] and "start" not in stored["search"]
 
 
-def test_report_of_a_kfold_study_exports_a_refit_model_that_loads_in_safe_mode(make_study, store: str, tmp_path) -> None:
+def test_report_of_a_kfold_study_exports_a_refit_model_that_loads_in_safe_mode(
+    make_study, store: str, tmp_path
+) -> None:
     import json
 
     from tuner.ml.backend import load_keras
@@ -113,10 +142,17 @@ def test_report_of_a_kfold_study_exports_a_refit_model_that_loads_in_safe_mode(m
     check = model["validation_check"]
     assert model["source"] == "refit" and check["kind"] == "refit"
     assert check["refit_rows"] == 120 and check["folds"] == 3  # every non-test row of iris
-    assert check["statement"].startswith("cross-validated accuracy ") and "over 3 folds; exported model refit on 120 rows for " in check["statement"]
+    assert (
+        check["statement"].startswith("cross-validated accuracy ")
+        and "over 3 folds; exported model refit on 120 rows for " in check["statement"]
+    )
     assert check["difference"] <= check["tolerance"]
     assert check["cv_mean"] == pytest.approx(summary["best_value"])
-    assert result.recorded_value == pytest.approx(summary["best_value"])  # the trial's value: the fold mean
-    loaded = load_keras().saving.load_model(tmp_path / "report" / "model.keras", safe_mode=True, compile=False)
+    assert result.recorded_value == pytest.approx(
+        summary["best_value"]
+    )  # the trial's value: the fold mean
+    loaded = load_keras().saving.load_model(
+        tmp_path / "report" / "model.keras", safe_mode=True, compile=False
+    )
     assert loaded.count_params() == model["n_params"]
     assert set(result.test_metrics) >= {"accuracy"}

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from study_text import tiny_params
 
 from tuner.config.schema import DataConfig
 from tuner.data.datasets import load_splits
 from tuner.ml.backend import load_keras
 from tuner.ml.model import ModelSpec, build_model, count_params
 
-PARAMS = {"n_layers": 2, "units_0": 16, "units_1": 8, "dropout": 0.1, "activation": "relu", "learning_rate": 1e-2, "batch_size": 32, "optimizer": "adam"}
+PARAMS = tiny_params()
 
 
 def test_normalisation_is_fitted_on_the_training_split_and_lives_in_the_model() -> None:
@@ -20,7 +21,9 @@ def test_normalisation_is_fitted_on_the_training_split_and_lives_in_the_model() 
     model = build_model(PARAMS, spec)
     norm = model.get_layer("normalize")
     x = s.x_val[:5]
-    expected = (x - s.x_train.mean(axis=0)) / np.sqrt(np.where(s.x_train.var(axis=0) < 1e-12, 1.0, s.x_train.var(axis=0)))
+    expected = (x - s.x_train.mean(axis=0)) / np.sqrt(
+        np.where(s.x_train.var(axis=0) < 1e-12, 1.0, s.x_train.var(axis=0))
+    )
     np.testing.assert_allclose(np.asarray(norm(x)), expected, rtol=1e-4, atol=1e-4)
     # a pixel that is constant in training must not blow up when it varies later
     constant = np.where(s.x_train.var(axis=0) == 0)[0]
@@ -32,7 +35,8 @@ def test_normalisation_is_fitted_on_the_training_split_and_lives_in_the_model() 
 
 
 def test_raw_inputs_work_after_training() -> None:
-    """Trained on raw 0..16 pixel values with no outside scaling, the model predicts raw rows well."""
+    """Trained on raw 0..16 pixel values with no outside scaling, the model predicts raw rows
+    well."""
     keras = load_keras()
     keras.utils.set_random_seed(0)
     s = load_splits(DataConfig("digits"))
@@ -44,7 +48,14 @@ def test_raw_inputs_work_after_training() -> None:
     assert (proba.argmax(axis=1) == s.y_val).mean() > 0.85
 
 
-@pytest.mark.parametrize(("dataset", "shape", "loss"), [("breast_cancer", (1,), "BinaryCrossentropy"), ("iris", (3,), "SparseCategoricalCrossentropy"), ("diabetes", (1,), "MeanSquaredError")])
+@pytest.mark.parametrize(
+    ("dataset", "shape", "loss"),
+    [
+        ("breast_cancer", (1,), "BinaryCrossentropy"),
+        ("iris", (3,), "SparseCategoricalCrossentropy"),
+        ("diabetes", (1,), "MeanSquaredError"),
+    ],
+)
 def test_output_and_loss_follow_the_task(dataset: str, shape: tuple[int, ...], loss: str) -> None:
     s = load_splits(DataConfig(dataset))
     spec = ModelSpec.from_splits(s)

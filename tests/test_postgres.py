@@ -27,22 +27,32 @@ def _short_heartbeats(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv(key, value)
 
 
-def test_wrong_password_is_refused_without_echoing_it(pg_server, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_wrong_password_is_refused_without_echoing_it(
+    pg_server, monkeypatch: pytest.MonkeyPatch
+) -> None:
     wrong = "Wr0ng-Secret-99"
     url = pg_server.url(password=wrong)
     result = CliRunner().invoke(cli, ["studies", "--storage", url])
     assert result.exit_code == 1
     lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"Error: the database at 127.0.0.1:{pg_server.port} refused the password for user 'tuner'")
+    assert len(lines) == 1 and lines[0].startswith(
+        f"Error: the database at 127.0.0.1:{pg_server.port} refused the password for user 'tuner'"
+    )
     assert "PGPASSWORD" in lines[0]
     assert wrong not in result.output and "Traceback" not in result.output
     # The same with the password in $PGPASSWORD instead of the URL.
     monkeypatch.setenv("PGPASSWORD", wrong)
     result = CliRunner().invoke(cli, ["studies", "--storage", pg_server.url()])
-    assert result.exit_code == 1 and "refused the password" in result.output and wrong not in result.output
+    assert (
+        result.exit_code == 1
+        and "refused the password" in result.output
+        and wrong not in result.output
+    )
 
 
-def test_missing_password_says_where_to_put_it(pg_server, monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+def test_missing_password_says_where_to_put_it(
+    pg_server, monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
     monkeypatch.delenv("PGPASSWORD", raising=False)
     monkeypatch.setenv("PGPASSFILE", str(tmp_path / "no-pgpass"))
     result = CliRunner().invoke(cli, ["studies", "--storage", pg_server.url()])
@@ -88,18 +98,24 @@ def test_the_study_lock_excludes_other_holders(pg_url: str) -> None:
 
 def test_two_workers_finish_exactly_the_budget(make_study, pg_url: str) -> None:
     path = make_study("pair", trials=6, epochs=1)
-    code, out, err = finish(start("run", "--study", str(path), "--storage", pg_url, "--workers", "2", "--quiet"))
+    code, out, err = finish(
+        start("run", "--study", str(path), "--storage", pg_url, "--workers", "2", "--quiet")
+    )
     assert code == 0, err
     assert "6 finished" in out
     done = trials(pg_url, "pair")
     assert sum(t.state in FINISHED for t in done) == 6
     assert all(t.state in FINISHED for t in done), [(t.number, t.state.name) for t in done]
-    assert sorted(t.number for t in done) == list(range(len(done))), "trial numbers are unique and gap-free"
+    assert sorted(t.number for t in done) == list(range(len(done))), (
+        "trial numbers are unique and gap-free"
+    )
     assert len({t.user_attrs[WORKER] for t in done}) == 2
     assert len({t.user_attrs[TRIAL_SEED] for t in done}) == 6
 
 
-def test_a_worker_killed_mid_trial_is_recovered_to_exactly_the_budget(make_study, pg_url: str) -> None:
+def test_a_worker_killed_mid_trial_is_recovered_to_exactly_the_budget(
+    make_study, pg_url: str
+) -> None:
     budget = 4
     path = make_study("crash", dataset="digits", trials=budget, epochs=15, pruner="none")
     path.write_text(path.read_text().replace("patience = 2", "patience = 15"))
@@ -107,7 +123,9 @@ def test_a_worker_killed_mid_trial_is_recovered_to_exactly_the_budget(make_study
     wait_for(lambda: trials(pg_url, "crash") is not None, what="the study to be created")
     second = start("worker", "--study", "crash", "--storage", pg_url, "--quiet")
     procs = {first.pid: first, second.pid: second}
-    victim = wait_for(lambda: running_trial(pg_url, "crash"), timeout=180, what="a worker to train a trial")
+    victim = wait_for(
+        lambda: running_trial(pg_url, "crash"), timeout=180, what="a worker to train a trial"
+    )
     owner = procs[int(victim.user_attrs[WORKER].rsplit(":", 1)[1])]
     survivor = second if owner is first else first
     os.kill(owner.pid, signal.SIGKILL)
@@ -119,7 +137,14 @@ def test_a_worker_killed_mid_trial_is_recovered_to_exactly_the_budget(make_study
     victim = next(t for t in trials(pg_url, "crash") if t.number == victim.number)
 
     def requeued():
-        return next((t for t in trials(pg_url, "crash") if t.system_attrs.get("failed_trial") == victim.number), None)
+        return next(
+            (
+                t
+                for t in trials(pg_url, "crash")
+                if t.system_attrs.get("failed_trial") == victim.number
+            ),
+            None,
+        )
 
     retry = wait_for(requeued, timeout=120, every=0.05, what="the killed trial to be queued again")
     requeue_seconds = time.monotonic() - killed_at
@@ -128,7 +153,10 @@ def test_a_worker_killed_mid_trial_is_recovered_to_exactly_the_budget(make_study
 
     done = trials(pg_url, "crash")
     c = counts(pg_url, "crash")
-    print(f"\ncrash test: SIGKILL -> re-queued in {requeue_seconds:.1f} s (heartbeat 1 s, grace 3 s); final counts {c}")
+    print(
+        f"\ncrash test: SIGKILL -> re-queued in {requeue_seconds:.1f} s "
+        f"(heartbeat 1 s, grace 3 s); final counts {c}"
+    )
     assert c["finished"] == budget and c["RUNNING"] == 0 and c["WAITING"] == 0
     killed = next(t for t in done if t.number == victim.number)
     assert killed.state == TrialState.FAIL

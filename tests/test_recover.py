@@ -41,7 +41,10 @@ def test_recover_fails_and_requeues_each_running_trial_once(store: str) -> None:
     before = {t.number: t for t in optuna.load_study(study_name="left", storage=store).get_trials()}
     result = CliRunner().invoke(cli, ["recover", "--study", "left", "--storage", store])
     assert result.exit_code == 0, result.output
-    assert result.output.strip() == "Study 'left': 2 running trial(s) failed (their worker is gone) and queued again with the same parameters: 0, 1. Resume with: tuner run --study left"
+    assert result.output.strip() == (
+        "Study 'left': 2 running trial(s) failed (their worker is gone) and queued again "
+        "with the same parameters: 0, 1. Resume with: tuner run --study left"
+    )
     after = optuna.load_study(study_name="left", storage=store).get_trials()
     failed = [t for t in after if t.state == TrialState.FAIL]
     waiting = [t for t in after if t.state == TrialState.WAITING]
@@ -50,7 +53,9 @@ def test_recover_fails_and_requeues_each_running_trial_once(store: str) -> None:
     assert [t.system_attrs["retry_history"] for t in waiting] == [[n] for n in numbers]
     for t in waiting:
         source = before[t.system_attrs["failed_trial"]]
-        assert t.params == source.params and t.user_attrs[TRIAL_SEED] == source.user_attrs[TRIAL_SEED]
+        assert (
+            t.params == source.params and t.user_attrs[TRIAL_SEED] == source.user_attrs[TRIAL_SEED]
+        )
         assert FAIL_REASON not in t.user_attrs
     assert not any(t.state == TrialState.RUNNING for t in after)
     # Nothing left to do: a second call changes nothing.
@@ -64,10 +69,15 @@ def test_recover_refuses_trials_with_a_fresh_heartbeat_unless_forced(store: str)
     numbers = _left_running(store)
     storage = open_storage(store, heartbeat_interval=60)
     study_id = storage.get_study_id_from_name("left")
-    storage.record_heartbeat(storage.get_trial_id_from_study_id_trial_number(study_id, numbers[1]))  # its worker is alive
+    storage.record_heartbeat(
+        storage.get_trial_id_from_study_id_trial_number(study_id, numbers[1])
+    )  # its worker is alive
     result = CliRunner().invoke(cli, ["recover", "--study", "left", "--storage", store])
     assert result.exit_code == 1
-    assert result.output.strip() == "Error: study 'left' has 1 running trial(s) with a fresh heartbeat (1): their workers are alive; stop them first, or pass --force"
+    assert result.output.strip() == (
+        "Error: study 'left' has 1 running trial(s) with a fresh heartbeat (1): their "
+        "workers are alive; stop them first, or pass --force"
+    )
     states = [t.state for t in optuna.load_study(study_name="left", storage=store).get_trials()]
     assert states.count(TrialState.RUNNING) == 2, "nothing changed"
     forced = recover_study("left", store, force=True)

@@ -24,14 +24,19 @@ def _saved(store: str, name: str, tmp_path: Path) -> dict[int, bool]:
     storage = optuna.storages.RDBStorage(store)
     study = optuna.load_study(study_name=name, storage=storage)
     folder = resolve_artifacts_dir(store)
-    return {t.number: fetch_trial_model(storage, t, folder, tmp_path / "dl" / str(t.number)) is not None for t in study.get_trials(states=(TrialState.COMPLETE,))}
+    return {
+        t.number: fetch_trial_model(storage, t, folder, tmp_path / "dl" / str(t.number)) is not None
+        for t in study.get_trials(states=(TrialState.COMPLETE,))
+    }
 
 
 def test_only_the_best_trials_keep_their_models(make_study, store: str, tmp_path: Path) -> None:
     path = _with_search(make_study("keep", trials=6, epochs=1, pruner="none"), "keep_models = 2")
     run_study(path, storage=store)
     study = optuna.load_study(study_name="keep", storage=store)
-    complete = sorted(study.get_trials(states=(TrialState.COMPLETE,)), key=lambda t: (-t.value, t.number))  # accuracy: larger is better
+    complete = sorted(
+        study.get_trials(states=(TrialState.COMPLETE,)), key=lambda t: (-t.value, t.number)
+    )  # accuracy: larger is better
     assert len(complete) >= 3, "enough trials for some to be dropped"
     saved = _saved(store, "keep", tmp_path)
     assert {n for n, ok in saved.items() if ok} == {t.number for t in complete[:2]}
@@ -47,7 +52,9 @@ def test_keep_models_zero_keeps_every_model(make_study, store: str, tmp_path: Pa
 def test_keep_models_is_validated_and_stored_compactly(make_study) -> None:
     default = load_config(make_study("d"))
     assert default.search.keep_models == 10
-    assert "keep_models" not in default.to_dict()["search"]  # studies stored before it compare equal
+    assert (
+        "keep_models" not in default.to_dict()["search"]
+    )  # studies stored before it compare equal
     two = load_config(_with_search(make_study("two"), "keep_models = 2"))
     assert two.to_dict()["search"]["keep_models"] == 2
     assert config_from_dict(two.to_dict()).search.keep_models == 2

@@ -32,12 +32,19 @@ def _short_heartbeats(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def assert_requeued_once(all_trials: list[FrozenTrial]) -> None:
-    """No trial is left running; each failed (interrupted) trial has exactly one retry, with its parameters."""
+    """No trial is left running; each failed (interrupted) trial has exactly one retry, with its
+    parameters."""
     by_number = {t.number: t for t in all_trials}
     assert [t.number for t in all_trials if t.state == TrialState.RUNNING] == []
     failed = {t.number for t in all_trials if t.state == TrialState.FAIL}
-    retries = Counter(t.system_attrs["retry_history"][-1] for t in all_trials if t.system_attrs.get("retry_history"))
-    assert {n: retries[n] for n in failed if retries[n] != 1} == {}, "failed trials queued again other than once"
+    retries = Counter(
+        t.system_attrs["retry_history"][-1]
+        for t in all_trials
+        if t.system_attrs.get("retry_history")
+    )
+    assert {n: retries[n] for n in failed if retries[n] != 1} == {}, (
+        "failed trials queued again other than once"
+    )
     assert set(retries) <= failed, "a retry of a trial that did not fail"
     for t in all_trials:
         if t.system_attrs.get("retry_history"):
@@ -47,7 +54,9 @@ def assert_requeued_once(all_trials: list[FrozenTrial]) -> None:
                 assert t.params == source.params and FAIL_REASON not in t.user_attrs
             elif t.params:  # ran since: the same parameters, drawn from the retry
                 assert {k: v for k, v in t.params.items() if k in source.params} == source.params
-    assert all(t.system_attrs.get("retry_history") for t in all_trials if t.state == TrialState.WAITING)
+    assert all(
+        t.system_attrs.get("retry_history") for t in all_trials if t.state == TrialState.WAITING
+    )
 
 
 def _objective(trial: optuna.Trial) -> float:
@@ -78,8 +87,11 @@ def test_signals_at_random_points_of_the_loop_requeue_each_trial_once(store: str
     assert_requeued_once(done)
 
 
-def test_an_interrupt_whose_failure_the_store_refused_is_still_requeued(store: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The signal arrives, then recording the failure raises: the trial is failed and queued here."""
+def test_an_interrupt_whose_failure_the_store_refused_is_still_requeued(
+    store: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The signal arrives, then recording the failure raises: the trial is failed and queued
+    here."""
     storage = open_storage(store)
     study = optuna.create_study(study_name="refused", storage=storage)
     real = storage.set_trial_state_values
@@ -101,7 +113,9 @@ def test_an_interrupt_whose_failure_the_store_refused_is_still_requeued(store: s
     with SignalGuard() as guard, pytest.raises(Interrupted):
         run_trials(study, objective, storage=storage, default_budget=5, guard=guard)
     first, retry = study.get_trials()
-    assert first.state == TrialState.FAIL and first.user_attrs[FAIL_REASON].startswith("interrupted by SIGTERM")
+    assert first.state == TrialState.FAIL and first.user_attrs[FAIL_REASON].startswith(
+        "interrupted by SIGTERM"
+    )
     assert retry.state == TrialState.WAITING and retry.params == first.params
     assert_requeued_once([first, retry])
 
@@ -129,12 +143,19 @@ def test_an_interrupt_is_requeued_however_often_the_trial_was_retried(store: str
 def _sigterm_rounds(make_study, store: str, rounds: int, seed: int) -> None:
     """``tuner run --workers 2``, signalled after a random pause, ``rounds`` times on one study."""
     path = make_study("term", dataset="digits", epochs=15, trials=200, pruner="none")
-    path.write_text(path.read_text().replace("patience = 2", "patience = 15"))  # trials of a few seconds
+    path.write_text(
+        path.read_text().replace("patience = 2", "patience = 15")
+    )  # trials of a few seconds
     rng = random.Random(seed)
     for _ in range(rounds):
         proc = start("run", "--study", str(path), "--storage", store, "--workers", "2", "--quiet")
         try:
-            wait_for(lambda: running_trial(store, "term"), timeout=240, every=0.05, what="a trial in training")
+            wait_for(
+                lambda: running_trial(store, "term"),
+                timeout=240,
+                every=0.05,
+                what="a trial in training",
+            )
         except AssertionError:
             proc.kill()
             raise
@@ -155,10 +176,52 @@ def _trials(store: str) -> list[FrozenTrial]:
         return []
 
 
-def test_sigterm_to_two_workers_requeues_each_interrupted_trial_once(make_study, store: str) -> None:
+def test_sigterm_to_two_workers_requeues_each_interrupted_trial_once(
+    make_study, store: str
+) -> None:
     _sigterm_rounds(make_study, store, rounds=2, seed=1)
 
 
 @pytest.mark.slow
 def test_sigterm_to_two_workers_many_times(make_study, store: str) -> None:
     _sigterm_rounds(make_study, store, rounds=8, seed=2)
+
+
+_GC_SCRIPT = """
+import gc, os, signal, sys, time
+from tuner.errors import Interrupted
+from tuner.run.signals import SignalGuard
+
+fired = []
+
+def collector_callback(phase, info):
+    if phase == "start" and not fired:
+        fired.append(1)
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.01)  # the handler runs here, inside the callback
+
+gc.callbacks.append(collector_callback)
+with SignalGuard() as guard:
+    try:
+        with guard.raising():
+            gc.collect()
+            for _ in range(600):  # 30 s: a dropped signal lets the block end normally
+                time.sleep(0.05)
+        print("not interrupted")
+    except Interrupted as exc:
+        print("interrupted", exc.signum, "fired", len(fired))
+"""
+
+
+def test_a_signal_inside_a_gc_callback_still_interrupts() -> None:
+    """Python drops an exception raised in a garbage-collector callback (JAX installs one):
+    the guard delivers such a signal again, so the block is still interrupted. (In a fresh
+    process: signal handlers need the main thread, which a test runner may not give.)"""
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-c", _GC_SCRIPT], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == f"interrupted {int(signal.SIGTERM)} fired 1"

@@ -50,6 +50,8 @@ def test_widths_vary_per_layer() -> None:
 
 
 def test_fixed_values_are_allowed() -> None:
-    space = SearchSpace(n_layers=IntRange(2, 2), units=IntRange(32, 32), dropout=FloatRange(0.1, 0.1))
+    space = SearchSpace(
+        n_layers=IntRange(2, 2), units=IntRange(32, 32), dropout=FloatRange(0.1, 0.1)
+    )
     params = suggest_params(optuna.create_study().ask(), space)
     assert layer_widths(params) == [32, 32] and params["dropout"] == 0.1

@@ -25,14 +25,19 @@ def test_urls_resolve_flag_then_env_then_default(monkeypatch: pytest.MonkeyPatch
 def test_passwords_are_masked_in_urls_and_in_any_message() -> None:
     url = "postgresql+psycopg://tuner:p%40ss word@db:5432/tuner"
     assert mask_url(url) == "postgresql+psycopg://tuner:***@db:5432/tuner"
-    leaked = 'connection to "tuner:p@ss word@db" failed; dsn: password=p@ss word host=db; url postgresql://x:hunter2@h/d'
+    leaked = (
+        'connection to "tuner:p@ss word@db" failed; dsn: password=p@ss word host=db; url '
+        "postgresql://x:hunter2@h/d"
+    )
     clean = scrub(leaked, url)
     assert "p@ss" not in clean and "hunter2" not in clean
     assert clean.count("***") >= 3
     assert scrub("password='a b c' user=x") == "password=*** user=x"
 
 
-def test_sqlite_store_uses_wal_heartbeats_and_retries(store: str, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sqlite_store_uses_wal_heartbeats_and_retries(
+    store: str, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("TUNER_HEARTBEAT_INTERVAL", "2")
     storage = open_storage(store)
     with sqlite3.connect(tmp_path / "store.db") as conn:
@@ -68,7 +73,13 @@ def test_bad_urls_are_refused_clearly(url: str, message: str) -> None:
 
 def test_bad_heartbeat_settings_are_refused(store: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TUNER_HEARTBEAT_INTERVAL", "soon")
-    with pytest.raises(StorageError, match=r"^\$TUNER_HEARTBEAT_INTERVAL must be a positive whole number of seconds, got 'soon'$"):
+    with pytest.raises(
+        StorageError,
+        match=(
+            r"^\$TUNER_HEARTBEAT_INTERVAL must be a positive whole number of seconds, "
+            r"got 'soon'$"
+        ),
+    ):
         open_storage(store)
 
 
@@ -80,11 +91,16 @@ def _closed_port() -> int:
 
 def test_an_unreachable_database_is_a_one_line_error() -> None:
     port = _closed_port()
-    result = CliRunner().invoke(cli, ["studies", "--storage", f"postgresql+psycopg://tuner:s3cr3t-pw@127.0.0.1:{port}/tuner"])
+    result = CliRunner().invoke(
+        cli,
+        ["studies", "--storage", f"postgresql+psycopg://tuner:s3cr3t-pw@127.0.0.1:{port}/tuner"],
+    )
     assert result.exit_code == 1
     assert result.output.strip() == (
-        f"Error: cannot reach the database server at 127.0.0.1:{port} (connection refused); check that it is running "
-        f"and that the host and port in postgresql+psycopg://tuner:***@127.0.0.1:{port}/tuner are right"
+        f"Error: cannot reach the database server at 127.0.0.1:{port} (connection refused); "
+        "check that it is running "
+        f"and that the host and port in postgresql+psycopg://tuner:***@127.0.0.1:{port}/tuner "
+        "are right"
     )
 
 
@@ -94,9 +110,20 @@ def test_a_silent_database_times_out_with_a_clear_error(monkeypatch: pytest.Monk
         silent.bind(("127.0.0.1", 0))
         silent.listen(8)
         port = silent.getsockname()[1]
-        result = CliRunner().invoke(cli, ["worker", "--study", "x", "--storage", f"postgresql://tuner:s3cr3t-pw@127.0.0.1:{port}/tuner"])
+        result = CliRunner().invoke(
+            cli,
+            [
+                "worker",
+                "--study",
+                "x",
+                "--storage",
+                f"postgresql://tuner:s3cr3t-pw@127.0.0.1:{port}/tuner",
+            ],
+        )
     assert result.exit_code == 1
-    assert f"Error: the database server at 127.0.0.1:{port} did not answer within 1 s" in result.output
+    assert (
+        f"Error: the database server at 127.0.0.1:{port} did not answer within 1 s" in result.output
+    )
     assert "s3cr3t" not in result.output and "Traceback" not in result.output
 
 

@@ -24,7 +24,11 @@ def invoke(*args: str):
 
 def _tree(root: Path) -> set[str]:
     """Every path under ``root``, but the good store's own journal files (SQLite's, transient)."""
-    return {p.relative_to(root).as_posix() for p in root.rglob("*") if not p.name.endswith(("-wal", "-shm"))}
+    return {
+        p.relative_to(root).as_posix()
+        for p in root.rglob("*")
+        if not p.name.endswith(("-wal", "-shm"))
+    }
 
 
 @pytest.fixture
@@ -47,7 +51,9 @@ READ_ONLY = [
 
 
 @pytest.mark.parametrize("args", READ_ONLY, ids=lambda a: " ".join(a[:2]))
-def test_a_mistyped_store_is_refused_and_nothing_is_created(stored: Path, args: tuple[str, ...]) -> None:
+def test_a_mistyped_store_is_refused_and_nothing_is_created(
+    stored: Path, args: tuple[str, ...]
+) -> None:
     before = _tree(stored)
     result = invoke(*args, "--storage", TYPO)
     assert result.exit_code == 1
@@ -55,15 +61,23 @@ def test_a_mistyped_store_is_refused_and_nothing_is_created(stored: Path, args: 
     assert _tree(stored) == before
 
 
-@pytest.mark.parametrize("args", [("studies",), ("show", "--study", "tiny")], ids=["studies", "show"])
-def test_a_store_in_a_missing_folder_is_refused_and_no_folder_is_made(tmp_path: Path, args: tuple[str, ...]) -> None:
+@pytest.mark.parametrize(
+    "args", [("studies",), ("show", "--study", "tiny")], ids=["studies", "show"]
+)
+def test_a_store_in_a_missing_folder_is_refused_and_no_folder_is_made(
+    tmp_path: Path, args: tuple[str, ...]
+) -> None:
     result = invoke(*args, "--storage", "sqlite:///stores/tuner.db")
     assert result.exit_code == 1
-    assert result.output == "Error: no store at stores/tuner.db; the folder stores/ does not exist\n"
+    assert (
+        result.output == "Error: no store at stores/tuner.db; the folder stores/ does not exist\n"
+    )
     assert not (tmp_path / "stores").exists()
 
 
-def test_the_environment_store_is_checked_the_same_way(stored: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_environment_store_is_checked_the_same_way(
+    stored: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("TUNER_STORAGE", "sqlite:///storage/other.db")
     result = invoke("studies")
     assert result.exit_code == 1
@@ -74,12 +88,21 @@ def test_the_environment_store_is_checked_the_same_way(stored: Path, monkeypatch
 def test_open_existing_storage_opens_a_store_that_exists(stored: Path, tmp_path: Path) -> None:
     assert open_existing_storage(GOOD).get_study_id_from_name("tiny") >= 0
     (tmp_path / "storage" / "b.db").write_bytes(b"")
-    with pytest.raises(StorageError, match=r"^no store at storage/c\.db; \.db files in storage/: b\.db, tuner\.db$"):
+    with pytest.raises(
+        StorageError, match=r"^no store at storage/c\.db; \.db files in storage/: b\.db, tuner\.db$"
+    ):
         open_existing_storage("sqlite:///storage/c.db")
 
 
 def test_run_still_creates_its_store(make_study, tmp_path: Path) -> None:
-    result = invoke("run", "--study", str(make_study(trials=1, epochs=1)), "--storage", "sqlite:///new/place.db", "--quiet")
+    result = invoke(
+        "run",
+        "--study",
+        str(make_study(trials=1, epochs=1)),
+        "--storage",
+        "sqlite:///new/place.db",
+        "--quiet",
+    )
     assert result.exit_code == 0, result.output
     assert (tmp_path / "new" / "place.db").is_file()
 
@@ -93,5 +116,13 @@ def test_studies_counts_waiting_trials_in_their_own_column(stored: Path) -> None
     result = invoke("studies", "--storage", GOOD)
     assert result.exit_code == 0, result.output
     header, _, row = result.output.splitlines()[:3]
-    assert header.split()[:7] == ["study", "direction", "complete", "pruned", "failed", "running", "waiting"]
+    assert header.split()[:7] == [
+        "study",
+        "direction",
+        "complete",
+        "pruned",
+        "failed",
+        "running",
+        "waiting",
+    ]
     assert row.split()[:7] == ["tiny", "maximize", "0", "0", "0", "0", "2"]

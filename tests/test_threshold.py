@@ -27,7 +27,9 @@ def test_every_cut_matches_scikit_learn(scores, metric: str) -> None:
     y, p = scores
     table = threshold_scores(y, p)
     for i in range(0, len(table["thresholds"]), 7):
-        assert table[metric][i] == pytest.approx(score_at_threshold(metric, y, p, table["thresholds"][i]))
+        assert table[metric][i] == pytest.approx(
+            score_at_threshold(metric, y, p, table["thresholds"][i])
+        )
 
 
 @pytest.mark.parametrize("metric", THRESHOLD_METRICS)
@@ -44,7 +46,10 @@ def test_threshold_free_metrics_and_other_tasks_keep_their_defaults(scores) -> N
     for metric in ("roc_auc", "pr_auc", "log_loss"):
         assert decision_threshold(metric, y, p, "binary") == 0.5
     assert decision_threshold("accuracy", y, np.stack([1 - p, p], axis=1), "multiclass") is None
-    assert decision_threshold("f1_macro", np.zeros(10, dtype=int), np.linspace(0, 1, 10), "binary") == 0.5
+    assert (
+        decision_threshold("f1_macro", np.zeros(10, dtype=int), np.linspace(0, 1, 10), "binary")
+        == 0.5
+    )
 
 
 def test_score_at_threshold_refuses_threshold_free_metrics(scores) -> None:

@@ -12,13 +12,24 @@ from tuner.config.parse import load_config
 from tuner.data.datasets import load_splits
 from tuner.ml.training import train
 
-# A rate so small that the validation accuracy cannot move: every epoch after the first is a plateau.
-STALLED = {"n_layers": 1, "units_0": 8, "dropout": 0.0, "activation": "relu", "learning_rate": 1e-7, "batch_size": 32, "optimizer": "sgd"}
+# A rate so small that the validation accuracy cannot move: every epoch after the first is a
+# plateau.
+STALLED = {
+    "n_layers": 1,
+    "units_0": 8,
+    "dropout": 0.0,
+    "activation": "relu",
+    "learning_rate": 1e-7,
+    "batch_size": 32,
+    "optimizer": "sgd",
+}
 
 
 def _config(make_study, **training):
     config = load_config(make_study(dataset="iris", epochs=5))
-    return dataclasses.replace(config, training=dataclasses.replace(config.training, patience=10, **training))
+    return dataclasses.replace(
+        config, training=dataclasses.replace(config.training, patience=10, **training)
+    )
 
 
 def test_learning_rate_drops_after_the_plateau(make_study) -> None:

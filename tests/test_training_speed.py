@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from study_text import tiny_params
 
 import tuner.ml.backend
 import tuner.ml.model
@@ -19,7 +20,7 @@ from tuner.ml.backend import load_keras
 from tuner.ml.model import ModelSpec, build_model
 from tuner.ml.training import build_training_state, train
 
-PARAMS = {"n_layers": 2, "units_0": 16, "units_1": 8, "dropout": 0.1, "activation": "relu", "learning_rate": 1e-2, "batch_size": 16, "optimizer": "adam"}
+PARAMS = tiny_params(batch_size=16)
 
 
 def _histories(splits, config, monkeypatch: pytest.MonkeyPatch) -> tuple[dict, dict]:
@@ -31,8 +32,13 @@ def _histories(splits, config, monkeypatch: pytest.MonkeyPatch) -> tuple[dict, d
     return fast, plain
 
 
-@pytest.mark.parametrize(("dataset", "metric"), [("digits", "accuracy"), ("breast_cancer", "roc_auc"), ("diabetes", "rmse")])
-def test_fast_path_matches_the_plain_path(make_study, dataset: str, metric: str, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    ("dataset", "metric"),
+    [("digits", "accuracy"), ("breast_cancer", "roc_auc"), ("diabetes", "rmse")],
+)
+def test_fast_path_matches_the_plain_path(
+    make_study, dataset: str, metric: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     config = load_config(make_study(dataset=dataset, objective=f'metric = "{metric}"', epochs=3))
     config = dataclasses.replace(config, training=dataclasses.replace(config.training, patience=10))
     splits = load_splits(config.data)
@@ -54,11 +60,15 @@ def test_fast_path_keeps_class_weights(make_study, monkeypatch: pytest.MonkeyPat
 def test_fast_path_trains_a_csv_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import tabular_data
 
-    csv = tabular_data.write(tabular_data.patients(rows=300, positive_rate=0.2), tmp_path / "patients.csv")
+    csv = tabular_data.write(
+        tabular_data.patients(rows=300, positive_rate=0.2), tmp_path / "patients.csv"
+    )
     study = tmp_path / "patients.toml"
     study.write_text(
-        f'[data]\ndataset = "csv"\npath = "{csv}"\ntarget = "stroke"\nignore = ["id"]\nclass_weight = "balanced"\n'
-        '[objective]\ntask = "binary"\nmetric = "accuracy"\n[training]\nmax_epochs = 3\npatience = 10\n'
+        f'[data]\ndataset = "csv"\npath = "{csv}"\ntarget = "stroke"\nignore = ["id"]\n'
+        'class_weight = "balanced"\n'
+        '[objective]\ntask = "binary"\nmetric = "accuracy"\n[training]\nmax_epochs = 3\npatience '
+        "= 10\n"
     )
     config = load_config(study)
     splits = load_splits(config.data)
@@ -78,7 +88,6 @@ def test_training_state_exists_before_fit() -> None:
     build_training_state(model, splits.x_train, splits.y_train)
     assert model.optimizer.built and model.optimizer.variables
     assert len([v for m in model.metrics for v in m.variables]) > before  # the accuracy metric's
-
 
 
 def test_training_leaves_no_gradient_registrations_behind(make_study) -> None:

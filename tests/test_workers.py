@@ -38,11 +38,18 @@ def _slow_study(make_study, name: str = "slow", trials: int = 50):
     return path
 
 
-def test_workers_zero_is_refused_before_the_store_is_touched(make_study, store: str, tmp_path) -> None:
+def test_workers_zero_is_refused_before_the_store_is_touched(
+    make_study, store: str, tmp_path
+) -> None:
     path = make_study()
-    result = CliRunner().invoke(cli, ["run", "--study", str(path), "--storage", store, "--workers", "0"])
+    result = CliRunner().invoke(
+        cli, ["run", "--study", str(path), "--storage", store, "--workers", "0"]
+    )
     assert result.exit_code == 2  # a click range: refused while parsing the flags
-    assert result.output.strip().splitlines()[-1] == "Error: Invalid value for '--workers': 0 is not in the range 1<=x<=256."
+    assert (
+        result.output.strip().splitlines()[-1]
+        == "Error: Invalid value for '--workers': 0 is not in the range 1<=x<=256."
+    )
     assert not (tmp_path / "store.db").exists()
     with pytest.raises(ConfigError, match="--workers"):
         run_workers(path, workers=-2, storage=store)
@@ -55,22 +62,33 @@ def test_worker_on_a_missing_study_names_the_stored_ones(make_study, store: str)
     assert result.output.strip() == "Error: no study 'nope' in the store; stored studies: other"
     result = CliRunner().invoke(cli, ["worker", "--study", "other", "--storage", store])
     assert result.exit_code == 1
-    assert "has no tuner settings (it was not started by tuner run); start it with: tuner run --study other" in result.output
+    assert (
+        "has no tuner settings (it was not started by tuner run); start it with: tuner run "
+        "--study other" in result.output
+    )
     assert "Traceback" not in result.output
 
 
-def test_four_sqlite_workers_finish_exactly_the_budget_without_lock_errors(make_study, store: str) -> None:
+def test_four_sqlite_workers_finish_exactly_the_budget_without_lock_errors(
+    make_study, store: str
+) -> None:
     path = make_study("four", trials=5, epochs=1)
-    code, out, err = finish(start("run", "--study", str(path), "--storage", store, "--workers", "4", "--quiet"))
+    code, out, err = finish(
+        start("run", "--study", str(path), "--storage", store, "--workers", "4", "--quiet")
+    )
     assert code == 0, err
     assert "locked" not in err.lower() and "Traceback" not in err
     assert "Study 'four'" in out and "5 finished" in out
     done = trials(store, "four")
     assert [t.state for t in done].count(TrialState.RUNNING) == 0
     assert sum(t.state in FINISHED for t in done) == 5
-    assert all(t.state != TrialState.FAIL for t in done), [t.user_attrs.get(FAIL_REASON) for t in done]
+    assert all(t.state != TrialState.FAIL for t in done), [
+        t.user_attrs.get(FAIL_REASON) for t in done
+    ]
     assert len({t.number for t in done}) == len(done)
-    assert len({t.user_attrs[WORKER] for t in done}) >= 2, "the trials were shared between processes"
+    assert len({t.user_attrs[WORKER] for t in done}) >= 2, (
+        "the trials were shared between processes"
+    )
     # The budget is stored with the study: a bare worker has nothing left to do...
     again = join_study("four", storage=store)
     assert again.trials_run == 0 and again.n_finished == 5
@@ -98,7 +116,8 @@ def test_sigint_fails_the_running_trial_and_a_rerun_resumes_with_it(make_study, 
     assert len(queued) == 1 and queued[0].params == failed.params == victim.params
     assert FAIL_REASON not in queued[0].user_attrs
 
-    # Re-running resumes: the queued trial runs first, with the interrupted trial's parameters and seed.
+    # Re-running resumes: the queued trial runs first, with the interrupted trial's parameters and
+    # seed.
     result = run_study(path, storage=store, trials=1)
     assert result.n_finished == 1 and result.trials_run == 1
     rerun = [t for t in trials(store, "slow") if t.state in FINISHED]
@@ -109,7 +128,9 @@ def test_sigint_fails_the_running_trial_and_a_rerun_resumes_with_it(make_study, 
     assert counts(store, "slow")["WAITING"] == 0
 
 
-def test_sigterm_stops_every_local_worker_and_leaves_nothing_running(make_study, store: str) -> None:
+def test_sigterm_stops_every_local_worker_and_leaves_nothing_running(
+    make_study, store: str
+) -> None:
     path = _slow_study(make_study, "term")
     proc = start("run", "--study", str(path), "--storage", store, "--workers", "2", "--quiet")
     wait_for(lambda: running_trial(store, "term"), what="a trial in training")
@@ -182,17 +203,33 @@ def test_the_loop_stops_at_the_failure_limit(store: str) -> None:
         trial.suggest_float("x", 0.0, 1.0)
         return float("nan")  # Optuna records the trial as failed
 
-    message = r"^2 trials failed in this run \(training diverged\); narrow the learning-rate range or check the data$"
+    message = (
+        r"^2 trials failed in this run \(training diverged\); narrow the learning-rate range or "
+        r"check the data$"
+    )
     with SignalGuard() as guard, pytest.raises(TunerError, match=message):
         run_trials(study, diverges, storage=storage, default_budget=5, guard=guard, max_failures=2)
     assert [t.state for t in study.get_trials()] == [TrialState.FAIL] * 2
 
 
-def test_a_local_worker_sets_its_threads_and_this_process_keeps_its_environment(store: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_local_worker_sets_its_threads_and_this_process_keeps_its_environment(
+    store: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("OMP_NUM_THREADS", "7")
     before = dict(os.environ)
     study = optuna.create_study(study_name="probe", storage=store)
     with pytest.raises(TunerError) as caught:  # the stand-in fails on purpose, saying what it saw
-        run_local_workers(study, join=echo_threads, workers=1, storage_url=store, data_dir=None, timeout=None, verbose=False, threads_per_worker=1, callbacks=(), poll=0.1)
+        run_local_workers(
+            study,
+            join=echo_threads,
+            workers=1,
+            storage_url=store,
+            data_dir=None,
+            timeout=None,
+            verbose=False,
+            threads_per_worker=1,
+            callbacks=(),
+            poll=0.1,
+        )
     assert str(caught.value) == "probe: OMP_NUM_THREADS=1, BLAS threads [1]"
     assert dict(os.environ) == before

@@ -46,7 +46,9 @@ class Dashboard:
     storage: str  # masked
     artifacts: Path | None
     study_id: int | None = None
-    _thread: threading.Thread | None = field(default=None, repr=False)  # set by start(); joined by shutdown()
+    _thread: threading.Thread | None = field(
+        default=None, repr=False
+    )  # set by start(); joined by shutdown()
 
     @property
     def port(self) -> int:
@@ -61,7 +63,9 @@ class Dashboard:
 
     def start(self) -> Dashboard:
         """Serve from a background thread (for tests and notebooks)."""
-        self._thread = threading.Thread(target=self.serve_forever, name="tuner-dashboard", daemon=True)
+        self._thread = threading.Thread(
+            target=self.serve_forever, name="tuner-dashboard", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -71,7 +75,14 @@ class Dashboard:
             self._thread.join(timeout=10)
 
 
-def make_dashboard(storage: str | None = None, *, study: str | None = None, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, artifacts: str | os.PathLike[str] | None = None) -> Dashboard:
+def make_dashboard(
+    storage: str | None = None,
+    *,
+    study: str | None = None,
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    artifacts: str | os.PathLike[str] | None = None,
+) -> Dashboard:
     """Bind optuna-dashboard to ``host:port`` (``port=0``: any free port) on the store.
 
     With ``study``, the study must exist and the URL opens its page.
@@ -93,22 +104,45 @@ def make_dashboard(storage: str | None = None, *, study: str | None = None, host
         server = make_server(host, port, app, server_class=_Server, handler_class=_QuietHandler)
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
-            raise TunerError(f"port {port} on {host} is already in use; choose another with --port (--port 0 picks a free one)") from None
-        raise TunerError(f"cannot listen on {host}:{port}: {(exc.strerror or str(exc)).lower()}; check --host and --port") from None
+            raise TunerError(
+                f"port {port} on {host} is already in use; choose another with --port (--port 0 "
+                "picks a free one)"
+            ) from None
+        raise TunerError(
+            f"cannot listen on {host}:{port}: {(exc.strerror or str(exc)).lower()}; check --host "
+            "and --port"
+        ) from None
     bound = int(server.server_address[1])
     shown = f"[{host}]" if ":" in host else host
-    url = f"http://{shown}:{bound}/dashboard" + (f"/studies/{study_id}" if study_id is not None else "")
-    return Dashboard(server, url, mask_url(url_text), folder if store is not None else None, study_id)
+    url = f"http://{shown}:{bound}/dashboard" + (
+        f"/studies/{study_id}" if study_id is not None else ""
+    )
+    return Dashboard(
+        server, url, mask_url(url_text), folder if store is not None else None, study_id
+    )
 
 
-def run_dashboard(storage: str | None = None, *, study: str | None = None, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, artifacts: str | os.PathLike[str] | None = None, announce: Any = print) -> None:
+def run_dashboard(
+    storage: str | None = None,
+    *,
+    study: str | None = None,
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    artifacts: str | os.PathLike[str] | None = None,
+    announce: Any = print,
+) -> None:
     """Start the dashboard and serve until Ctrl-C; ``announce`` receives the lines to show."""
     dashboard = make_dashboard(storage, study=study, host=host, port=port, artifacts=artifacts)
     announce(f"optuna-dashboard on {dashboard.storage} at {dashboard.url}")
     if dashboard.artifacts is not None:
-        announce(f"Trial models from {dashboard.artifacts} are listed under each trial's artifacts.")
+        announce(
+            f"Trial models from {dashboard.artifacts} are listed under each trial's artifacts."
+        )
     if host not in LOOPBACK:
-        announce(f"Warning: listening on {host}: anyone who can reach this machine can read, rename and delete the studies.")
+        announce(
+            f"Warning: listening on {host}: anyone who can reach this machine can read, rename and "
+            "delete the studies."
+        )
     announce("Press Ctrl-C to stop.")
     try:
         dashboard.serve_forever()

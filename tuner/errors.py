@@ -52,7 +52,8 @@ class TrialDivergedError(TrialError):
 
 
 class ReportError(TunerError):
-    """A report cannot be built (no completed trial, output folder taken, model not reproducible)."""
+    """A report cannot be built (no completed trial, output folder taken, model not
+    reproducible)."""
 
 
 class PredictError(TunerError):

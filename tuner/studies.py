@@ -6,8 +6,8 @@ The CLI and the report only format what these return; they do not query Optuna t
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import astuple, dataclass, field
+from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -18,9 +18,6 @@ from tuner.errors import StudyNotFoundError
 from tuner.keys import EPOCHS_RUN, N_PARAMS, THRESHOLD, TRAIN_SECONDS, TRIAL_SEED, VAL_METRICS
 from tuner.ml.model import layer_widths
 from tuner.storage import mask_url, open_existing_storage, resolve_storage_url
-
-if TYPE_CHECKING:
-    from tuner.config.schema import StudyConfig
 
 #: Trial states that count towards a study's budget.
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -69,6 +66,28 @@ class TrialRow:
     epochs_run: int | None
     n_params: int | None
 
+    def cells(self, rank: int) -> tuple[Any, ...]:
+        """The row under :data:`LEADERBOARD_COLUMNS`: ``rank``, then the fields in their order."""
+        return (rank, *astuple(self))
+
+
+#: A leaderboard's columns as (command-line header, report header), in :meth:`TrialRow.cells`
+#: order: the rank, then one column per :class:`TrialRow` field.
+LEADERBOARD_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("rank", "rank"),
+    ("trial", "trial"),
+    ("value", "value"),
+    ("layers", "layers"),
+    ("widths", "widths"),
+    ("activation", "activation"),
+    ("dropout", "dropout"),
+    ("lr", "learning rate"),
+    ("batch", "batch"),
+    ("optimizer", "optimizer"),
+    ("epochs", "epochs"),
+    ("params", "parameters"),
+)
+
 
 def trial_row(trial: FrozenTrial) -> TrialRow:
     """``trial``'s first objective value, the parameters the search space drew, and its size."""
@@ -101,7 +120,9 @@ def n_finished(study: optuna.Study) -> int:
 
 def load_existing_study(name: str, storage: optuna.storages.BaseStorage) -> optuna.Study:
     """Load a study that must already exist; the error lists the stored studies."""
-    names = [s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)]
+    names = [
+        s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)
+    ]
     if name not in names:
         listed = ", ".join(sorted(names)) or "none yet"
         raise StudyNotFoundError(f"no study '{name}' in the store; stored studies: {listed}")
@@ -119,13 +140,22 @@ def study_name_for(study: str | os.PathLike[str]) -> str:
         return text
 
 
-def summarize(study: optuna.Study, *, storage_url: str, seconds: float = 0.0, trials_run: int = 0, top: int = 5) -> RunResult:
+def summarize(
+    study: optuna.Study,
+    *,
+    storage_url: str,
+    seconds: float = 0.0,
+    trials_run: int = 0,
+    top: int = 5,
+) -> RunResult:
     counts = count_states(study)
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     pareto = len(study.directions) > 1  # [objective] size_objective: rank the front by the metric
     direction = study.directions[0]
     reverse = direction == optuna.study.StudyDirection.MAXIMIZE
-    ranked = sorted(study.best_trials if pareto else complete, key=lambda t: t.values[0], reverse=reverse)
+    ranked = sorted(
+        study.best_trials if pareto else complete, key=lambda t: t.values[0], reverse=reverse
+    )
     best = ranked[0] if ranked else None
     return RunResult(
         study_name=study.study_name,
@@ -149,52 +179,6 @@ def metric_name(study: optuna.Study) -> str:
     return names[0] if names else stored_metric(study.user_attrs) or "value"
 
 
-@dataclass(frozen=True)
-class RunStart:
-    """A run about to start: the study, its store, its budget and what it already holds."""
-
-    study_name: str
-    storage: str  # masked URL
-    new: bool  # no trial had started in the study before this run
-    finished: int  # complete + pruned, before this run
-    budget: int
-    metric: str
-    direction: str
-    best_value: float | None
-    best_trial: int | None
-    sampler: str
-    pruner: str
-    workers: int
-    max_epochs: int
-
-    @property
-    def to_run(self) -> int:
-        """Finished trials this run adds to meet the budget (0: already met)."""
-        return max(0, self.budget - self.finished)
-
-
-def run_start(study: optuna.Study, config: StudyConfig, *, storage_url: str, budget: int, workers: int) -> RunStart:
-    """What ``study`` holds as a run of ``config`` towards ``budget`` begins."""
-    result = summarize(study, storage_url=storage_url)
-    started = sum(n for state, n in result.counts.items() if state != TrialState.WAITING.name)
-    search = config.search
-    return RunStart(
-        study_name=result.study_name,
-        storage=result.storage,
-        new=started == 0,
-        finished=result.n_finished,
-        budget=budget,
-        metric=config.objective.metric,
-        direction=result.direction,
-        best_value=result.best_value,
-        best_trial=result.best_trial,
-        sampler=search.sampler,
-        pruner=search.pruner,
-        workers=workers,
-        max_epochs=config.training.max_epochs,
-    )
-
-
 @dataclass
 class OpenedStudy:
     """A study loaded from a store, with the store it came from."""
@@ -204,7 +188,9 @@ class OpenedStudy:
     url: str  # unmasked: pass it on, never print it (use :func:`tuner.storage.mask_url`)
 
 
-def open_study(study: str | os.PathLike[str] | optuna.Study, storage: str | None = None) -> OpenedStudy:
+def open_study(
+    study: str | os.PathLike[str] | optuna.Study, storage: str | None = None
+) -> OpenedStudy:
     """Resolve the store's URL, open the store and load ``study`` (a name or a study file).
 
     An ``optuna.Study`` is taken as it is, with the store it was loaded from (``storage``, if
@@ -247,12 +233,27 @@ def study_overviews(storage: str | None = None) -> list[StudyOverview]:
     url = resolve_storage_url(storage)
     rdb = open_existing_storage(url)
     rows = []
-    for summary in sorted(optuna.get_all_study_summaries(rdb, include_best_trial=False), key=lambda s: s.study_name):
+    for summary in sorted(
+        optuna.get_all_study_summaries(rdb, include_best_trial=False), key=lambda s: s.study_name
+    ):
         loaded = optuna.load_study(study_name=summary.study_name, storage=rdb)
         res = summarize(loaded, storage_url=url)
         c = res.counts
         stale = len(running_trials(loaded, rdb).silent) if c["RUNNING"] else 0
-        rows.append(StudyOverview(res.study_name, res.direction, c["COMPLETE"], c["PRUNED"], c["FAIL"], c["RUNNING"], res.best_value, res.best_trial, stale, c["WAITING"]))
+        rows.append(
+            StudyOverview(
+                res.study_name,
+                res.direction,
+                c["COMPLETE"],
+                c["PRUNED"],
+                c["FAIL"],
+                c["RUNNING"],
+                res.best_value,
+                res.best_trial,
+                stale,
+                c["WAITING"],
+            )
+        )
     return rows
 
 
@@ -310,10 +311,18 @@ def leaderboard(study: optuna.Study, n: int = 10) -> list[TrialRow]:
     """The ``n`` best completed trials, best first (by the first objective); rank = position + 1."""
     reverse = study.directions[0] == optuna.study.StudyDirection.MAXIMIZE
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    return [trial_row(t) for t in sorted(complete, key=lambda t: (t.values[0], t.number) if not reverse else (-t.values[0], t.number))[:n]]
+    return [
+        trial_row(t)
+        for t in sorted(
+            complete,
+            key=lambda t: (t.values[0], t.number) if not reverse else (-t.values[0], t.number),
+        )[:n]
+    ]
 
 
-def top_trials(study: str | os.PathLike[str], storage: str | None = None, n: int = 10) -> list[TrialRow]:
+def top_trials(
+    study: str | os.PathLike[str], storage: str | None = None, n: int = 10
+) -> list[TrialRow]:
     """:func:`leaderboard` of ``study`` (a name or a study file) in the store."""
     return leaderboard(open_study(study, storage).study, n)
 
@@ -333,14 +342,24 @@ class RunningTrials:
 def running_trials(study: optuna.Study, storage: optuna.storages.BaseStorage) -> RunningTrials:
     """``study``'s RUNNING trials split by their heartbeat (see :class:`RunningTrials`)."""
     running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-    if not running or not isinstance(storage, optuna.storages.RDBStorage) or storage.get_heartbeat_interval() is None:
+    if (
+        not running
+        or not isinstance(storage, optuna.storages.RDBStorage)
+        or storage.get_heartbeat_interval() is None
+    ):
         return RunningTrials([], list(running))
     from sqlalchemy import text
 
     study_id = storage.get_study_id_from_name(study.study_name)
     # Optuna records heartbeats in its "trial_heartbeats" table and offers no public reader.
-    query = text("SELECT h.trial_id FROM trial_heartbeats h JOIN trials t ON t.trial_id = h.trial_id WHERE t.study_id = :study AND t.state = 'RUNNING'")
+    query = text(
+        "SELECT h.trial_id FROM trial_heartbeats h JOIN trials t ON t.trial_id = h.trial_id WHERE "
+        "t.study_id = :study AND t.state = 'RUNNING'"
+    )
     with storage.engine.connect() as conn:
         beating = {row[0] for row in conn.execute(query, {"study": study_id})}
     alive = beating - set(storage._get_stale_trial_ids(study_id))
-    return RunningTrials([t for t in running if t._trial_id in alive], [t for t in running if t._trial_id not in alive])
+    return RunningTrials(
+        [t for t in running if t._trial_id in alive],
+        [t for t in running if t._trial_id not in alive],
+    )

@@ -34,7 +34,11 @@ class TunerGroup(click.Group):
             if _debug(ctx):
                 raise
             by = f" by {exc.signal_name}" if hasattr(exc, "signal_name") else ""
-            click.echo(f"Interrupted{by}: the running trial was recorded as failed and queued again; run the same command again to resume.", err=True)
+            click.echo(
+                f"Interrupted{by}: the running trial was recorded as failed and queued again; run "
+                "the same command again to resume.",
+                err=True,
+            )
             ctx.exit(getattr(exc, "exit_code", 130))
         except TunerError as exc:
             if _debug(ctx):
@@ -45,7 +49,12 @@ class TunerGroup(click.Group):
                 raise
             from tuner.storage import scrub  # a driver's message may quote a connection string
 
-            raise click.ClickException(scrub(f"unexpected {type(exc).__name__}: {first_line(exc, default='')} (run again with --debug for the traceback)")) from None
+            raise click.ClickException(
+                scrub(
+                    f"unexpected {type(exc).__name__}: {first_line(exc, default='')} (run again "
+                    "with --debug for the traceback)"
+                )
+            ) from None
 
 
 @contextlib.contextmanager
@@ -58,7 +67,14 @@ def _data_warnings_as_lines() -> Iterator[None]:
     with warnings.catch_warnings():
         original = warnings.showwarning
 
-        def show(message: Any, category: type[Warning], filename: str, lineno: int, file: Any = None, line: str | None = None) -> None:
+        def show(
+            message: Any,
+            category: type[Warning],
+            filename: str,
+            lineno: int,
+            file: Any = None,
+            line: str | None = None,
+        ) -> None:
             if issubclass(category, DataWarning):
                 click.echo(f"Warning: {message}", err=True)
             else:
@@ -79,11 +95,42 @@ def _set_debug(ctx: click.Context, param: click.Parameter, value: bool) -> None:
 
 # --------------------------------------------------------------------------- shared options
 
-debug_option = click.option("--debug", is_flag=True, expose_value=False, is_eager=True, callback=_set_debug, help="Show full tracebacks instead of one-line errors.")
-storage_option = click.option("--storage", envvar="TUNER_STORAGE", metavar="URL", help="SQLAlchemy URL of the store [env: TUNER_STORAGE; default: sqlite:///storage/tuner.db].")
-study_option = click.option("--study", "study", required=True, metavar="NAME|PATH", help="A study name (studies/NAME.toml or a built-in) or a path to a study file.")
-data_dir_option = click.option("--data-dir", envvar="TUNER_DATA_DIR", type=click.Path(file_okay=False), help="Folder with dataset files (e.g. mnist.npz) [env: TUNER_DATA_DIR].")
-artifacts_option = click.option("--artifacts", envvar="TUNER_ARTIFACTS", metavar="DIR", help="Folder of saved trial models [env: TUNER_ARTIFACTS; default: artifacts/ beside a SQLite store].")
+debug_option = click.option(
+    "--debug",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_set_debug,
+    help="Show full tracebacks instead of one-line errors.",
+)
+storage_option = click.option(
+    "--storage",
+    envvar="TUNER_STORAGE",
+    metavar="URL",
+    help="SQLAlchemy URL of the store [env: TUNER_STORAGE; default: sqlite:///storage/tuner.db].",
+)
+study_option = click.option(
+    "--study",
+    "study",
+    required=True,
+    metavar="NAME|PATH",
+    help="A study name (studies/NAME.toml or a built-in) or a path to a study file.",
+)
+data_dir_option = click.option(
+    "--data-dir",
+    envvar="TUNER_DATA_DIR",
+    type=click.Path(file_okay=False),
+    help="Folder with dataset files (e.g. mnist.npz) [env: TUNER_DATA_DIR].",
+)
+artifacts_option = click.option(
+    "--artifacts",
+    envvar="TUNER_ARTIFACTS",
+    metavar="DIR",
+    help=(
+        "Folder of saved trial models [env: TUNER_ARTIFACTS; default: artifacts/ beside a SQLite "
+        "store]."
+    ),
+)
 
 
 def common(fn: Callable) -> Callable:
@@ -91,11 +138,24 @@ def common(fn: Callable) -> Callable:
     return debug_option(storage_option(fn))
 
 
-@click.group(cls=TunerGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(
+    cls=TunerGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(package_name="tuner")
 @debug_option
 def cli() -> None:
     """Hyperparameter search for Keras multilayer perceptrons, built on Optuna."""
 
 
-__all__ = ["DEBUG_KEY", "TunerGroup", "artifacts_option", "cli", "common", "data_dir_option", "debug_option", "storage_option", "study_option"]
+__all__ = [
+    "DEBUG_KEY",
+    "TunerGroup",
+    "artifacts_option",
+    "cli",
+    "common",
+    "data_dir_option",
+    "debug_option",
+    "storage_option",
+    "study_option",
+]

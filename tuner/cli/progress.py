@@ -18,7 +18,7 @@ from tuner.formatting import format_number
 from tuner.keys import EPOCHS_RUN, FAIL_REASON
 
 if TYPE_CHECKING:
-    from tuner.studies import RunStart
+    from tuner.run.start import RunStart
 
 
 # --------------------------------------------------------------------------- lines
@@ -29,21 +29,36 @@ def start_line(start: RunStart) -> str:
     plural = "s" if start.workers != 1 else ""
     how = f"sampler {start.sampler}, pruner {start.pruner}, {start.workers} worker{plural}"
     if start.new:
-        return f"New study '{start.study_name}' in {start.storage}: running {start.budget} trials ({how})"
-    best = f"; best {start.metric} {format_number(start.best_value)} (trial {start.best_trial})" if start.best_trial is not None else ""
-    return f"Study '{start.study_name}' in {start.storage}: {start.finished} of {start.budget} finished trials already, running {start.to_run} more ({how}){best}"
+        return (
+            f"New study '{start.study_name}' in {start.storage}: running {start.budget} trials "
+            f"({how})"
+        )
+    best = (
+        f"; best {start.metric} {format_number(start.best_value)} (trial {start.best_trial})"
+        if start.best_trial is not None
+        else ""
+    )
+    return (
+        f"Study '{start.study_name}' in {start.storage}: {start.finished} of {start.budget} "
+        f"finished trials already, running {start.to_run} more ({how}){best}"
+    )
 
 
 def budget_met_line(start: RunStart) -> str:
     """Why a run trained nothing: the study already holds its budget."""
-    return f"Study '{start.study_name}' already holds {start.finished} finished trials (budget {start.budget}): nothing to run. Raise --trials to add more."
+    return (
+        f"Study '{start.study_name}' already holds {start.finished} finished trials (budget "
+        f"{start.budget}): nothing to run. Raise --trials to add more."
+    )
 
 
 def _params(trial: Any) -> str:
     return ", ".join(f"{k}={format_number(v)}" for k, v in trial.params.items())
 
 
-def finished_line(trial: Any, metric: str, best: tuple[float, int] | None = None, *, params: bool = False) -> str:
+def finished_line(
+    trial: Any, metric: str, best: tuple[float, int] | None = None, *, params: bool = False
+) -> str:
     """One ended trial (an Optuna ``FrozenTrial``): its value, or why it was pruned or failed."""
     state = trial.state.name
     if state == "COMPLETE":
@@ -53,7 +68,9 @@ def finished_line(trial: Any, metric: str, best: tuple[float, int] | None = None
     elif state == "PRUNED":
         text = f"trial {trial.number} pruned after {trial.user_attrs.get(EPOCHS_RUN, '?')} epochs"
     else:
-        return f"trial {trial.number} failed: {trial.user_attrs.get(FAIL_REASON, 'objective failed')}"
+        return (
+            f"trial {trial.number} failed: {trial.user_attrs.get(FAIL_REASON, 'objective failed')}"
+        )
     if trial.duration is not None:
         text += f" in {trial.duration.total_seconds():.1f}s"
     return f"{text}; {_params(trial)}" if params and trial.params else text
@@ -100,7 +117,13 @@ class RunDisplay:
             from tqdm import tqdm
 
             # initial: the stored trials count towards the bar, not towards its rate
-            self.bar = tqdm(total=start.budget, initial=start.finished, unit="trial", file=sys.stderr, dynamic_ncols=True)
+            self.bar = tqdm(
+                total=start.budget,
+                initial=start.finished,
+                unit="trial",
+                file=sys.stderr,
+                dynamic_ncols=True,
+            )
             self._show_best()
 
     def epoch(self, number: int, epoch: int, max_epochs: int, value: float) -> None:
@@ -111,8 +134,16 @@ class RunDisplay:
         if line is None:
             from tqdm import tqdm
 
-            line = self.trial_bars[number] = tqdm(total=max_epochs, leave=False, file=sys.stderr, dynamic_ncols=True, bar_format="{desc}")
-        line.set_description_str(f"trial {number}: epoch {epoch}/{max_epochs} {self.metric} {format_number(value)}")
+            line = self.trial_bars[number] = tqdm(
+                total=max_epochs,
+                leave=False,
+                file=sys.stderr,
+                dynamic_ncols=True,
+                bar_format="{desc}",
+            )
+        line.set_description_str(
+            f"trial {number}: epoch {epoch}/{max_epochs} {self.metric} {format_number(value)}"
+        )
 
     def __call__(self, study: Any, trial: Any) -> None:
         """A trial ended (Optuna's callback signature): count it and write its line."""
@@ -152,7 +183,9 @@ class RunDisplay:
     def _better(self, value: float) -> bool:
         if value != value:  # NaN
             return False
-        return self.best is None or (value > self.best[0] if self.maximize else value < self.best[0])
+        return self.best is None or (
+            value > self.best[0] if self.maximize else value < self.best[0]
+        )
 
     def _show_best(self) -> None:
         if self.best is not None:

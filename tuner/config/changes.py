@@ -79,7 +79,9 @@ def _leaves(value: Any, path: str) -> Iterator[tuple[str, Any]]:
         yield path, value
 
 
-def diff_configs(old: StudyConfig, new: StudyConfig, *, skip: frozenset[str] = NOT_COMPARED) -> list[FieldChange]:
+def diff_configs(
+    old: StudyConfig, new: StudyConfig, *, skip: frozenset[str] = NOT_COMPARED
+) -> list[FieldChange]:
     """Every field of :data:`SECTIONS` whose value differs between ``old`` and ``new``."""
     changes = []
     for section in SECTIONS:

@@ -7,7 +7,18 @@ pruner names come from the registry in :mod:`tuner.search.samplers`; datasets fr
 
 from __future__ import annotations
 
-ACTIVATIONS = ("relu", "elu", "selu", "gelu", "tanh", "sigmoid", "leaky_relu", "swish", "mish", "softplus")
+ACTIVATIONS = (
+    "relu",
+    "elu",
+    "selu",
+    "gelu",
+    "tanh",
+    "sigmoid",
+    "leaky_relu",
+    "swish",
+    "mish",
+    "softplus",
+)
 OPTIMIZERS = ("adam", "adamw", "nadam", "rmsprop", "sgd", "adagrad")
 DIRECTIONS = ("maximize", "minimize")
 #: ``[objective] size_objective``: a second objective, minimised (a Pareto front of metric vs size).
@@ -20,7 +31,8 @@ SPACE_LIMITS: dict[str, tuple[float, float]] = {
     "dropout": (0.0, 0.95),
     "learning_rate": (1e-7, 10.0),
 }
-#: ``[data] validation_fraction`` and ``test_fraction``: each in (0, MAX_FRACTION], together below MAX_HELD_OUT.
+#: ``[data] validation_fraction`` and ``test_fraction``: each in (0, MAX_FRACTION], together below
+#: MAX_HELD_OUT.
 MAX_FRACTION = 0.9
 MAX_HELD_OUT = 0.95
 #: ``[data] n_samples``: the fewest rows a study may ask for.

@@ -10,7 +10,7 @@ import dataclasses
 import difflib
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +28,6 @@ from tuner.config.choices import (
 )
 from tuner.config.schema import (
     DataConfig,
-    FloatRange,
-    IntRange,
     ObjectiveConfig,
     SearchConfig,
     SearchSpace,
@@ -38,6 +36,7 @@ from tuner.config.schema import (
 )
 from tuner.config.start import parse_start
 from tuner.config.table_fields import parse_table_fields
+from tuner.config.toml_table import TomlTable
 from tuner.data.datasets import DATASETS
 from tuner.data.splits import FOLD_LIMITS, VALIDATIONS
 from tuner.data.tables import infer_table_task
@@ -80,8 +79,16 @@ def config_from_dict(data: Mapping[str, Any]) -> StudyConfig:
 
 def with_overrides(config: StudyConfig, **overrides: Any) -> StudyConfig:
     """Apply command-line overrides; ``None`` values are ignored. Validated like the file."""
-    search = {k: overrides[k] for k in ("trials", "timeout", "sampler", "pruner", "seed") if overrides.get(k) is not None}
-    training = {k: overrides[k] for k in ("max_epochs", "patience", "backend") if overrides.get(k) is not None}
+    search = {
+        k: overrides[k]
+        for k in ("trials", "timeout", "sampler", "pruner", "seed")
+        if overrides.get(k) is not None
+    }
+    training = {
+        k: overrides[k]
+        for k in ("max_epochs", "patience", "backend")
+        if overrides.get(k) is not None
+    }
     data = config.to_dict()
     data["search"].update(search)
     data["training"].update(training)
@@ -91,232 +98,196 @@ def with_overrides(config: StudyConfig, **overrides: Any) -> StudyConfig:
 
 # --------------------------------------------------------------------------- validation
 
-
-class _Table:
-    """Reads one TOML table, checking types and refusing unknown keys."""
-
-    def __init__(self, raw: Any, where: str, name: str, known: Sequence[str]):
-        self.where = where
-        self.name = name
-        if raw is None:
-            raw = {}
-        if not isinstance(raw, Mapping):
-            self.fail(f"[{name}] must be a table")
-        unknown = [k for k in raw if k not in known]
-        if unknown:
-            key = unknown[0]
-            hint = difflib.get_close_matches(key, known, n=1)
-            suggestion = f"did you mean '{hint[0]}'?" if hint else f"allowed: {', '.join(known)}"
-            self.fail(f"[{name}] has unknown field '{key}'; {suggestion}")
-        self.raw = raw
-
-    def fail(self, message: str) -> None:
-        raise ConfigError(f"{self.where}: {message}")
-
-    def _label(self, key: str) -> str:
-        return f"[{self.name}] {key}"
-
-    def has(self, key: str) -> bool:
-        return key in self.raw
-
-    def number(self, key: str, default: Any, *, kind: type = float, low: float | None = None, high: float | None = None, low_open: bool = False, optional: bool = False) -> Any:
-        if key not in self.raw:
-            return default
-        value = self.raw[key]
-        if optional and value is None:
-            return None
-        ok = isinstance(value, int) and not isinstance(value, bool)
-        if kind is float:
-            ok = ok or isinstance(value, float)
-        if not ok:
-            self.fail(f"{self._label(key)} must be {'an integer' if kind is int else 'a number'}, got {value!r}")
-        value = kind(value)
-        if low is not None and (value < low or (low_open and value == low)):
-            self.fail(f"{self._label(key)} must be {'>' if low_open else '>='} {low}, got {value}")
-        if high is not None and value > high:
-            self.fail(f"{self._label(key)} must be <= {high}, got {value}")
-        return value
-
-    def string(self, key: str, default: str | None, *, choices: Sequence[str] | None = None) -> Any:
-        if key not in self.raw:
-            return default
-        value = self.raw[key]
-        if not isinstance(value, str):
-            self.fail(f"{self._label(key)} must be a string, got {value!r}")
-        if choices is not None:
-            self.check_choice(key, value, choices)
-        return value
-
-    def check_choice(self, key: str, value: Any, choices: Sequence[Any]) -> None:
-        if value not in choices:
-            listed = ", ".join(str(c) for c in choices)
-            self.fail(f"{self._label(key)} has unknown value {value!r}; choose from: {listed}")
-
-    def choices(self, key: str, default: tuple, *, kind: type, allowed: Sequence[Any] | None = None, low: float | None = None) -> tuple:
-        if key not in self.raw:
-            return default
-        value = self.raw[key]
-        if isinstance(value, (str, int)) and not isinstance(value, bool):
-            value = [value]
-        if not isinstance(value, list):
-            self.fail(f"{self._label(key)} must be a list of choices, got {value!r}")
-        if not value:
-            self.fail(f"{self._label(key)} is an empty list; give at least one choice")
-        for item in value:
-            if kind is int and (not isinstance(item, int) or isinstance(item, bool)):
-                self.fail(f"{self._label(key)} choices must be integers, got {item!r}")
-            if kind is str and not isinstance(item, str):
-                self.fail(f"{self._label(key)} choices must be strings, got {item!r}")
-            if allowed is not None:
-                self.check_choice(key, item, allowed)
-            if low is not None and item < low:
-                self.fail(f"{self._label(key)} choices must be >= {low}, got {item}")
-        if len(set(value)) != len(value):
-            self.fail(f"{self._label(key)} lists a choice twice: {value}")
-        return tuple(value)
-
-    def range(self, key: str, default: IntRange | FloatRange, *, kind: type, limits: tuple[float, float]) -> Any:
-        if key not in self.raw:
-            return default
-        low, high = limits
-        value = self.raw[key]
-        log = default.log
-        label = self._label(key)
-        if isinstance(value, Mapping):
-            extra = set(value) - {"low", "high", "log"}
-            if extra:
-                self.fail(f"{label} has unknown field '{sorted(extra)[0]}'; allowed: low, high, log")
-            if "low" not in value or "high" not in value:
-                self.fail(f"{label} needs both 'low' and 'high'")
-            lo, hi = value["low"], value["high"]
-            log = value.get("log", log)
-            if not isinstance(log, bool):
-                self.fail(f"{label} log must be true or false, got {log!r}")
-        elif isinstance(value, list):
-            if len(value) == 0:
-                self.fail(f"{label} is an empty range; write [low, high]")
-            if len(value) != 2:
-                self.fail(f"{label} must be [low, high], got {len(value)} values")
-            lo, hi = value
-        elif isinstance(value, (int, float)) and not isinstance(value, bool):
-            lo = hi = value
-        else:
-            self.fail(f"{label} must be [low, high] or {{ low = …, high = … }}, got {value!r}")
-        for bound in (lo, hi):
-            is_num = isinstance(bound, (int, float)) and not isinstance(bound, bool)
-            if not is_num or (kind is int and not isinstance(bound, int)):
-                self.fail(f"{label} bounds must be {'integers' if kind is int else 'numbers'}, got {bound!r}")
-        if lo > hi:
-            self.fail(f"{label} is inverted: low ({lo}) > high ({hi}); swap the bounds")
-        if lo < low or hi > high:
-            self.fail(f"{label} must lie within [{low}, {high}], got [{lo}, {hi}]")
-        if log and lo <= 0:
-            self.fail(f"{label} uses a log scale, so low must be > 0, got {lo}")
-        return (IntRange if kind is int else FloatRange)(kind(lo), kind(hi), log)
-
-
 _SECTIONS = ("study", "data", "objective", "space", "training", "search")
 
 
-def parse_config(raw: Mapping[str, Any], source: str, default_name: str | None = None) -> StudyConfig:
+def parse_config(
+    raw: Mapping[str, Any], source: str, default_name: str | None = None
+) -> StudyConfig:
     """Validate a parsed study file and build a :class:`StudyConfig`."""
-    top = _Table(raw, source, "top level", _SECTIONS)
+    top = TomlTable(raw, source, "top level", _SECTIONS)
     for section in _SECTIONS:
         if section in raw and not isinstance(raw[section], Mapping):
             top.fail(f"[{section}] must be a table")
 
-    study = _Table(raw.get("study"), source, "study", ("name", "description"))
+    study = TomlTable(raw.get("study"), source, "study", ("name", "description"))
     name = study.string("name", default_name)
     if not name:
-        study.fail("[study] name is missing; add name = \"...\"")
+        study.fail('[study] name is missing; add name = "..."')
     description = study.string("description", "")
 
-    data_t = _Table(raw.get("data"), source, "data", [f.name for f in dataclasses.fields(DataConfig) if f.name != "task"])
+    data, data_t = _parse_data(raw, source)
+    data, objective = _parse_objective(raw, source, data, data_t)
+    space = _parse_space(raw, source)
+    training = _parse_training(raw, source)
+    search = _parse_search(raw, source, objective.size_objective)
+    if "start" in raw.get("search", {}):
+        search = dataclasses.replace(
+            search, start=parse_start(raw["search"]["start"], space, source)
+        )
+    return StudyConfig(
+        name=name,
+        description=description,
+        data=data,
+        objective=objective,
+        space=space,
+        training=training,
+        search=search,
+        source=source,
+    )
+
+
+def _parse_data(raw: Mapping[str, Any], source: str) -> tuple[DataConfig, TomlTable]:
+    """``[data]``, and its reader (later checks that involve the objective fail through it)."""
+    data_t = TomlTable(
+        raw.get("data"),
+        source,
+        "data",
+        [f.name for f in dataclasses.fields(DataConfig) if f.name != "task"],
+    )
     dataset = data_t.string("dataset", None, choices=sorted(DATASETS))
     if dataset is None:
         data_t.fail(f"[data] dataset is missing; choose from: {', '.join(sorted(DATASETS))}")
     data = DataConfig(
         dataset=dataset,
-        validation_fraction=data_t.number("validation_fraction", 0.2, low=0.0, high=MAX_FRACTION, low_open=True),
-        test_fraction=data_t.number("test_fraction", 0.2, low=0.0, high=MAX_FRACTION, low_open=True),
+        validation_fraction=data_t.number(
+            "validation_fraction", 0.2, low=0.0, high=MAX_FRACTION, low_open=True
+        ),
+        test_fraction=data_t.number(
+            "test_fraction", 0.2, low=0.0, high=MAX_FRACTION, low_open=True
+        ),
         split_seed=data_t.number("split_seed", 0, kind=int, low=0),
         n_samples=data_t.number("n_samples", None, kind=int, low=MIN_SAMPLES, optional=True),
         **parse_table_fields(data_t, dataset, source),
         validation=data_t.string("validation", DataConfig.validation, choices=VALIDATIONS),
-        folds=data_t.number("folds", DataConfig.folds, kind=int, low=FOLD_LIMITS[0], high=FOLD_LIMITS[1]),
+        folds=data_t.number(
+            "folds", DataConfig.folds, kind=int, low=FOLD_LIMITS[0], high=FOLD_LIMITS[1]
+        ),
     )
     if data.validation != "kfold" and data_t.has("folds"):
-        data_t.fail("[data] folds applies to cross-validation; set validation = \"kfold\" or remove folds")
+        data_t.fail(
+            '[data] folds applies to cross-validation; set validation = "kfold" or remove folds'
+        )
     if data.validation_fraction + data.test_fraction >= MAX_HELD_OUT:
-        data_t.fail(f"validation_fraction + test_fraction must leave data to train on (< {MAX_HELD_OUT})")
+        data_t.fail(
+            f"validation_fraction + test_fraction must leave data to train on (< {MAX_HELD_OUT})"
+        )
+    return data, data_t
 
+
+def _parse_objective(
+    raw: Mapping[str, Any], source: str, data: DataConfig, data_t: TomlTable
+) -> tuple[DataConfig, ObjectiveConfig]:
+    """``[objective]``, checked against the dataset; ``data`` gains a CSV table's task."""
+    dataset = data.dataset
     spec = DATASETS[dataset]
-    obj_t = _Table(raw.get("objective"), source, "objective", ("task", "metric", "direction", "size_objective"))
+    obj_t = TomlTable(
+        raw.get("objective"), source, "objective", ("task", "metric", "direction", "size_objective")
+    )
     task = obj_t.string("task", spec.task, choices=TASKS)
     if spec.task is None:  # a CSV table: the task is inferred from the target unless given
         task = task or infer_table_task(data)
         data = dataclasses.replace(data, task=task)
     elif task != spec.task:
-        obj_t.fail(f"[objective] task '{task}' does not fit dataset '{dataset}', which is {spec.task}; set task = \"{spec.task}\"")
+        obj_t.fail(
+            f"[objective] task '{task}' does not fit dataset '{dataset}', which is {spec.task}; "
+            f'set task = "{spec.task}"'
+        )
     metric = obj_t.string("metric", default_metric(task), choices=sorted(METRICS))
     if metric not in metrics_for_task(task):
-        obj_t.fail(f"[objective] metric '{metric}' does not fit a {task} task; choose from: {', '.join(metrics_for_task(task))}")
+        obj_t.fail(
+            f"[objective] metric '{metric}' does not fit a {task} task; choose from: "
+            f"{', '.join(metrics_for_task(task))}"
+        )
     if data.class_weight is not None and task == "regression":
-        data_t.fail("[data] class_weight applies to classification, and this study is a regression; remove class_weight")
+        data_t.fail(
+            "[data] class_weight applies to classification, and this study is a regression; "
+            "remove class_weight"
+        )
     size_objective = obj_t.string("size_objective", None, choices=SIZE_OBJECTIVES)
     natural = METRICS[metric].direction
     direction = obj_t.string("direction", natural, choices=DIRECTIONS)
     if direction != natural:
-        obj_t.fail(f"[objective] direction '{direction}' is wrong for metric '{metric}', which is to {natural}; remove direction or set it to \"{natural}\"")
-
-    space = _parse_space(raw, source)
-    training = _parse_training(raw, source)
-    search = _parse_search(raw, source, size_objective)
-    if "start" in raw.get("search", {}):
-        search = dataclasses.replace(search, start=parse_start(raw["search"]["start"], space, source))
-    return StudyConfig(name=name, description=description, data=data, objective=ObjectiveConfig(task, metric, direction, size_objective), space=space, training=training, search=search, source=source)
+        obj_t.fail(
+            f"[objective] direction '{direction}' is wrong for metric '{metric}', which is to "
+            f'{natural}; remove direction or set it to "{natural}"'
+        )
+    return data, ObjectiveConfig(task, metric, direction, size_objective)
 
 
 def _parse_space(raw: Mapping[str, Any], source: str) -> SearchSpace:
     defaults = SearchSpace()
-    sp = _Table(raw.get("space"), source, "space", [f.name for f in dataclasses.fields(SearchSpace)])
+    sp = TomlTable(
+        raw.get("space"), source, "space", [f.name for f in dataclasses.fields(SearchSpace)]
+    )
     return SearchSpace(
         n_layers=sp.range("n_layers", defaults.n_layers, kind=int, limits=SPACE_LIMITS["n_layers"]),
         units=sp.range("units", defaults.units, kind=int, limits=SPACE_LIMITS["units"]),
         dropout=sp.range("dropout", defaults.dropout, kind=float, limits=SPACE_LIMITS["dropout"]),
         activation=sp.choices("activation", defaults.activation, kind=str, allowed=ACTIVATIONS),
-        learning_rate=sp.range("learning_rate", defaults.learning_rate, kind=float, limits=SPACE_LIMITS["learning_rate"]),
+        learning_rate=sp.range(
+            "learning_rate",
+            defaults.learning_rate,
+            kind=float,
+            limits=SPACE_LIMITS["learning_rate"],
+        ),
         batch_size=sp.choices("batch_size", defaults.batch_size, kind=int, low=1),
         optimizer=sp.choices("optimizer", defaults.optimizer, kind=str, allowed=OPTIMIZERS),
     )
 
 
 def _parse_training(raw: Mapping[str, Any], source: str) -> TrainingConfig:
-    tr = _Table(raw.get("training"), source, "training", [f.name for f in dataclasses.fields(TrainingConfig)])
+    tr = TomlTable(
+        raw.get("training"),
+        source,
+        "training",
+        [f.name for f in dataclasses.fields(TrainingConfig)],
+    )
     training = TrainingConfig(
-        max_epochs=tr.number("max_epochs", TrainingConfig.max_epochs, kind=int, low=1, high=MAX_EPOCHS),
+        max_epochs=tr.number(
+            "max_epochs", TrainingConfig.max_epochs, kind=int, low=1, high=MAX_EPOCHS
+        ),
         patience=tr.number("patience", TrainingConfig.patience, kind=int, low=1),
-        reduce_lr_patience=tr.number("reduce_lr_patience", TrainingConfig.reduce_lr_patience, kind=int, low=0),
+        reduce_lr_patience=tr.number(
+            "reduce_lr_patience", TrainingConfig.reduce_lr_patience, kind=int, low=0
+        ),
         reduce_lr_factor=tr.number("reduce_lr_factor", TrainingConfig.reduce_lr_factor, high=1.0),
         monitor=tr.string("monitor", TrainingConfig.monitor, choices=MONITORS),
         backend=tr.string("backend", None, choices=BACKENDS),
     )
     if training.reduce_lr_factor <= 0.0:
-        tr.fail(f"[training] reduce_lr_factor must be > 0 (the learning rate is multiplied by it), got {training.reduce_lr_factor}; to turn the reduction off set reduce_lr_patience = 0")
+        tr.fail(
+            "[training] reduce_lr_factor must be > 0 (the learning rate is multiplied by it), "
+            f"got {training.reduce_lr_factor}; to turn the reduction off set "
+            "reduce_lr_patience = 0"
+        )
     if training.reduce_lr_factor == 1.0:
-        tr.fail("[training] reduce_lr_factor must be < 1 (the learning rate is multiplied by it); to turn the reduction off set reduce_lr_patience = 0")
+        tr.fail(
+            "[training] reduce_lr_factor must be < 1 (the learning rate is multiplied by it); to "
+            "turn the reduction off set reduce_lr_patience = 0"
+        )
     return training
 
 
 def _parse_search(raw: Mapping[str, Any], source: str, size_objective: str | None) -> SearchConfig:
-    se = _Table(raw.get("search"), source, "search", [f.name for f in dataclasses.fields(SearchConfig)])
+    se = TomlTable(
+        raw.get("search"), source, "search", [f.name for f in dataclasses.fields(SearchConfig)]
+    )
     timeout = se.number("timeout", None, low=0.0, low_open=True, optional=True)
-    pruner = se.string("pruner", "none" if size_objective else SearchConfig.pruner, choices=PRUNER_NAMES)
+    pruner = se.string(
+        "pruner", "none" if size_objective else SearchConfig.pruner, choices=PRUNER_NAMES
+    )
     sampler = se.string("sampler", SearchConfig.sampler, choices=SAMPLER_NAMES)
     if size_objective and pruner != "none":
-        se.fail(f"[search] pruner '{pruner}' cannot be used with [objective] size_objective: Optuna cannot prune two-objective trials; remove pruner or set pruner = \"none\"")
+        se.fail(
+            f"[search] pruner '{pruner}' cannot be used with [objective] size_objective: Optuna "
+            'cannot prune two-objective trials; remove pruner or set pruner = "none"'
+        )
     if size_objective and sampler not in MULTI_OBJECTIVE_SAMPLERS:
-        se.fail(f"[search] sampler '{sampler}' cannot optimise two objectives ([objective] size_objective); choose from: {', '.join(MULTI_OBJECTIVE_SAMPLERS)}")
+        se.fail(
+            f"[search] sampler '{sampler}' cannot optimise two objectives ([objective] "
+            f"size_objective); choose from: {', '.join(MULTI_OBJECTIVE_SAMPLERS)}"
+        )
     return SearchConfig(
         trials=se.number("trials", SearchConfig.trials, kind=int, low=1),
         timeout=timeout,
@@ -373,4 +344,7 @@ def resolve_study(study: str | os.PathLike[str]) -> Path:
     names = available_studies()
     hint = difflib.get_close_matches(text, names, n=1)
     extra = f" Did you mean '{hint[0]}'?" if hint else ""
-    raise StudyNotFoundError(f"unknown study '{text}'.{extra} Available: {', '.join(names)} (or pass a path to a .toml file)")
+    raise StudyNotFoundError(
+        f"unknown study '{text}'.{extra} Available: {', '.join(names)} (or pass a path to a "
+        ".toml file)"
+    )

@@ -128,7 +128,12 @@ class StudyConfig:
 #: Fields added after the first release: left out of :meth:`StudyConfig.to_dict` while at their
 #: defaults, so studies stored before them still compare equal on resume.
 _OPTIONAL_FIELDS = {
-    "data": {f.name: f.default for f in dataclasses.fields(DataConfig) if f.name not in ("dataset", "validation_fraction", "test_fraction", "split_seed", "n_samples")},
+    "data": {
+        f.name: f.default
+        for f in dataclasses.fields(DataConfig)
+        if f.name
+        not in ("dataset", "validation_fraction", "test_fraction", "split_seed", "n_samples")
+    },
     "objective": {"size_objective": None},
     "training": {"monitor": TrainingConfig.monitor, "backend": None},
     "search": {"start": (), "keep_models": SearchConfig.keep_models},
@@ -145,6 +150,8 @@ def _compact(out: dict[str, Any]) -> None:
             elif key == "class_weight" and not isinstance(value, str):
                 out[section][key] = dict(value)
             elif key == "start":
-                out[section][key] = [{k: list(v) if isinstance(v, tuple) else v for k, v in entry} for entry in value]
+                out[section][key] = [
+                    {k: list(v) if isinstance(v, tuple) else v for k, v in entry} for entry in value
+                ]
             elif isinstance(value, tuple):
                 out[section][key] = list(value)

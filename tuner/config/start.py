@@ -34,19 +34,28 @@ def _check_value(where: str, key: str, value: Any, allowed: Any) -> Any:
         if not (_is_int(value) or (not is_int and isinstance(value, float))):
             raise ConfigError(f"{label} must be {'an integer' if is_int else 'a number'}")
         if not allowed.low <= value <= allowed.high:
-            raise ConfigError(f"{label} is outside [space] {key} [{allowed.low}, {allowed.high}]; change the value or widen the space")
+            raise ConfigError(
+                f"{label} is outside [space] {key} [{allowed.low}, {allowed.high}]; change the "
+                "value or widen the space"
+            )
         return int(value) if is_int else float(value)
     if value not in allowed or isinstance(value, bool):
-        raise ConfigError(f"{label} is not one of the [space] {key} choices: {', '.join(map(str, allowed))}")
+        raise ConfigError(
+            f"{label} is not one of the [space] {key} choices: {', '.join(map(str, allowed))}"
+        )
     return value
 
 
 def _parse_entry(entry: Any, where: str, space: SearchSpace) -> StartEntry:
     if not isinstance(entry, Mapping):
-        raise ConfigError(f"{where} must be a table like {{ n_layers = 2, units = 256 }}, got {entry!r}")
+        raise ConfigError(
+            f"{where} must be a table like {{ n_layers = 2, units = 256 }}, got {entry!r}"
+        )
     unknown = [k for k in entry if k not in _FIELDS]
     if unknown:
-        raise ConfigError(f"{where} has unknown field '{unknown[0]}'; allowed: {', '.join(_FIELDS)}")
+        raise ConfigError(
+            f"{where} has unknown field '{unknown[0]}'; allowed: {', '.join(_FIELDS)}"
+        )
     out: dict[str, Any] = {}
     for key, value in entry.items():
         if key == "units" and isinstance(value, list):
@@ -57,9 +66,14 @@ def _parse_entry(entry: Any, where: str, space: SearchSpace) -> StartEntry:
             out[key] = _check_value(where, key, value, getattr(space, key))
     units = out.get("units")
     if isinstance(units, tuple):
-        n_layers = out.setdefault("n_layers", _check_value(where, "n_layers", len(units), space.n_layers))
+        n_layers = out.setdefault(
+            "n_layers", _check_value(where, "n_layers", len(units), space.n_layers)
+        )
         if n_layers != len(units):
-            raise ConfigError(f"{where} units lists {len(units)} widths but n_layers = {n_layers}; give one width per layer")
+            raise ConfigError(
+                f"{where} units lists {len(units)} widths but n_layers = {n_layers}; give one "
+                "width per layer"
+            )
     return tuple(out.items())
 
 
@@ -68,8 +82,13 @@ def parse_start(raw: Any, space: SearchSpace, source: str) -> tuple[StartEntry, 
     if isinstance(raw, Mapping):
         raw = [raw]
     if not isinstance(raw, list):
-        raise ConfigError(f"{source}: [search] start must be a list of tables like [{{ n_layers = 2, units = 256 }}], got {raw!r}")
-    return tuple(_parse_entry(entry, f"{source}: [search] start[{i}]", space) for i, entry in enumerate(raw))
+        raise ConfigError(
+            f"{source}: [search] start must be a list of tables like "
+            f"[{{ n_layers = 2, units = 256 }}], got {raw!r}"
+        )
+    return tuple(
+        _parse_entry(entry, f"{source}: [search] start[{i}]", space) for i, entry in enumerate(raw)
+    )
 
 
 def start_params(entry: StartEntry, space: SearchSpace) -> dict[str, Any]:

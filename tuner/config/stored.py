@@ -66,7 +66,12 @@ def encode_settings(config: StudyConfig) -> dict[str, Any]:
     for key, value in data["space"].items():
         if isinstance(value, Mapping) and value.get("log") == getattr(defaults, key).log:
             data["space"][key] = [value["low"], value["high"]]
-    compact = {section: {k: v for k, v in fields.items() if v is not None} if isinstance(fields, Mapping) else fields for section, fields in data.items()}
+    compact = {
+        section: {k: v for k, v in fields.items() if v is not None}
+        if isinstance(fields, Mapping)
+        else fields
+        for section, fields in data.items()
+    }
     return json.loads(json.dumps(compact))  # as the store gives it back: lists, not tuples
 
 
@@ -95,7 +100,12 @@ def stored_config(attrs: Mapping[str, Any], name: str) -> StudyConfig | None:
 
 def settings_changes(attrs: Mapping[str, Any]) -> list[SettingsChange]:
     """The changes recorded with ``--accept-changes``, oldest first."""
-    return [SettingsChange(int(entry["from_trial"]), tuple(FieldChange.from_json(c) for c in entry["changes"])) for entry in attrs.get(CHANGES_ATTR) or ()]
+    return [
+        SettingsChange(
+            int(entry["from_trial"]), tuple(FieldChange.from_json(c) for c in entry["changes"])
+        )
+        for entry in attrs.get(CHANGES_ATTR) or ()
+    ]
 
 
 def config_at_trial(attrs: Mapping[str, Any], name: str, number: int) -> StudyConfig | None:
@@ -115,7 +125,9 @@ def config_at_trial(attrs: Mapping[str, Any], name: str, number: int) -> StudyCo
     return config
 
 
-def resume_changes(stored: StudyConfig, new: StudyConfig, *, name: str, n_trials: int, accept: bool) -> list[FieldChange]:
+def resume_changes(
+    stored: StudyConfig, new: StudyConfig, *, name: str, n_trials: int, accept: bool
+) -> list[FieldChange]:
     """The settings that differ between the study's and this run's; refused unless ``accept``.
 
     Changes to [data] or [objective] are refused even with ``accept``: trials scored on other
@@ -131,8 +143,9 @@ def resume_changes(stored: StudyConfig, new: StudyConfig, *, name: str, n_trials
         others = [c for c in changes if c not in bad]
         extra = f" (also changed: {describe(others)})" if others else ""
         raise ConfigError(
-            f"study '{name}' in the store was created with a different {sections}: {describe(bad)}{extra}; "
-            f"its trials and new ones would not be comparable, so --accept-changes cannot record this: "
+            f"study '{name}' in the store was created with a different {sections}: "
+            f"{describe(bad)}{extra}; its trials and new ones would not be comparable, so "
+            "--accept-changes cannot record this: "
             f"restore the original settings or use a new [study] name"
         )
     choices = [c for c in changes if c.field in FIXED_CHOICES]
@@ -140,20 +153,32 @@ def resume_changes(stored: StudyConfig, new: StudyConfig, *, name: str, n_trials
         others = [c for c in changes if c not in choices]
         extra = f" (also changed: {describe(others)})" if others else ""
         raise ConfigError(
-            f"study '{name}' cannot change its lists of choices: {describe(choices)}{extra}; Optuna keeps one list "
-            f"per parameter for the whole study, so --accept-changes cannot record this: restore the original "
+            f"study '{name}' cannot change its lists of choices: {describe(choices)}{extra}; "
+            "Optuna keeps one list per parameter for the whole study, so --accept-changes cannot "
+            "record this: restore the original "
             f"choices or use a new [study] name"
         )
     if not accept:
-        earlier = f"the {n_trials} earlier trial ran" if n_trials == 1 else f"the {n_trials} earlier trials ran"
+        earlier = (
+            f"the {n_trials} earlier trial ran"
+            if n_trials == 1
+            else f"the {n_trials} earlier trials ran"
+        )
         raise ConfigError(
-            f"study '{name}' was run with other settings: {describe(changes)}; use a new [study] name, "
-            f"or pass --accept-changes to record the change ({earlier} under the old settings)"
+            f"study '{name}' was run with other settings: {describe(changes)}; use a new [study] "
+            f"name, or pass --accept-changes to record the change ({earlier} under the old "
+            "settings)"
         )
     return changes
 
 
-def settings_attrs(config: StudyConfig, attrs: Mapping[str, Any], *, changes: Sequence[FieldChange] = (), from_trial: int = 0) -> dict[str, Any]:
+def settings_attrs(
+    config: StudyConfig,
+    attrs: Mapping[str, Any],
+    *,
+    changes: Sequence[FieldChange] = (),
+    from_trial: int = 0,
+) -> dict[str, Any]:
     """The study attributes to write for a run of ``config``, in writing order.
 
     ``attrs`` are the study's current attributes; ``changes`` (accepted) are appended to the

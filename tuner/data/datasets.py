@@ -78,7 +78,12 @@ def _sklearn(loader_name: str) -> Callable[[DataConfig, Path | None], LoadedData
 def _blobs_xor(cfg: DataConfig, data_dir: Path | None) -> LoadedData:
     """Four Gaussian clusters at the corners of a square; opposite corners share a class (XOR)."""
     centers = [(-1.0, -1.0), (1.0, 1.0), (-1.0, 1.0), (1.0, -1.0)]
-    x, blob = sklearn.datasets.make_blobs(n_samples=cfg.n_samples or 1000, centers=centers, cluster_std=0.4, random_state=cfg.split_seed)
+    x, blob = sklearn.datasets.make_blobs(
+        n_samples=cfg.n_samples or 1000,
+        centers=centers,
+        cluster_std=0.4,
+        random_state=cfg.split_seed,
+    )
     return LoadedData(x.astype(np.float32), (blob >= 2).astype(np.int64), ("x1", "x2"), ("0", "1"))
 
 
@@ -92,7 +97,9 @@ def _read_idx(path: Path) -> np.ndarray:
     dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
     data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
     if data.size != int(np.prod(dims)):
-        raise DatasetError(f"{path} is truncated: expected {int(np.prod(dims))} values, found {data.size}")
+        raise DatasetError(
+            f"{path} is truncated: expected {int(np.prod(dims))} values, found {data.size}"
+        )
     return data.reshape(dims)
 
 
@@ -113,7 +120,10 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
         with np.load(path, allow_pickle=False) as npz:
             missing = {"x_train", "y_train", "x_test", "y_test"} - set(npz.files)
             if missing:
-                raise DatasetError(f"{path} lacks the arrays {sorted(missing)}; it needs x_train, y_train, x_test, y_test")
+                raise DatasetError(
+                    f"{path} lacks the arrays {sorted(missing)}; it needs x_train, y_train, "
+                    "x_test, y_test"
+                )
             return {k: npz[k] for k in ("x_train", "y_train", "x_test", "y_test")}
     except (OSError, ValueError) as exc:
         raise DatasetError(f"{path} is not a readable .npz file ({exc})") from None
@@ -149,45 +159,108 @@ def _image_arrays(name: str, data_dir: Path | None) -> dict[str, np.ndarray]:
         idx = _find_idx(folder)
         if idx is not None:
             return {key: _read_idx(path) for key, path in idx.items()}
-    where = f"{data_dir}/" if data_dir is not None else f"{keras_cache_dir()}/ (or a folder given by --data-dir or {DATA_DIR_ENV})"
+    where = (
+        f"{data_dir}/"
+        if data_dir is not None
+        else f"{keras_cache_dir()}/ (or a folder given by --data-dir or {DATA_DIR_ENV})"
+    )
     if os.environ.get(OFFLINE_ENV) == "1":
         reason = f"{OFFLINE_ENV}=1 forbids downloads"
     else:
         try:
             return _download(name)
         except Exception as exc:  # any network or cache failure: explain where files go
-            reason = f"download failed: {type(exc).__name__}: {first_line(exc, default='')}".rstrip(": ")
+            reason = f"download failed: {type(exc).__name__}: {first_line(exc, default='')}".rstrip(
+                ": "
+            )
     extra = " or install Debian's dataset-fashion-mnist package" if name == "fashion_mnist" else ""
-    raise DatasetError(f"{name} is not cached and cannot be downloaded ({reason}); put {npz_name} or the four IDX files ({', '.join(s + '.gz' for s in _IDX_FILES.values())}) in {where}{extra}")
+    raise DatasetError(
+        f"{name} is not cached and cannot be downloaded ({reason}); put {npz_name} or the four IDX "
+        f"files ({', '.join(s + '.gz' for s in _IDX_FILES.values())}) in {where}{extra}"
+    )
 
 
-def _image_loader(name: str, classes: tuple[str, ...]) -> Callable[[DataConfig, Path | None], LoadedData]:
+def _image_loader(
+    name: str, classes: tuple[str, ...]
+) -> Callable[[DataConfig, Path | None], LoadedData]:
     def load(cfg: DataConfig, data_dir: Path | None) -> LoadedData:
         arrays = _image_arrays(name, data_dir)
         x_train = arrays["x_train"].reshape(len(arrays["x_train"]), -1).astype(np.float32)
         x_test = arrays["x_test"].reshape(len(arrays["x_test"]), -1).astype(np.float32)
         if x_train.shape[1] != x_test.shape[1]:
-            raise DatasetError(f"{name}: train and test images differ in size ({x_train.shape[1]} vs {x_test.shape[1]} pixels)")
+            raise DatasetError(
+                f"{name}: train and test images differ in size ({x_train.shape[1]} vs "
+                f"{x_test.shape[1]} pixels)"
+            )
         names = tuple(f"pixel_{i}" for i in range(x_train.shape[1]))
-        return LoadedData(x_train, arrays["y_train"].astype(np.int64), names, classes, x_test, arrays["y_test"].astype(np.int64))
+        return LoadedData(
+            x_train,
+            arrays["y_train"].astype(np.int64),
+            names,
+            classes,
+            x_test,
+            arrays["y_test"].astype(np.int64),
+        )
 
     return load
 
 
-_FASHION = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+_FASHION = (
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
 
 DATASETS: dict[str, DatasetSpec] = {
     s.name: s
     for s in (
-        DatasetSpec("mnist", "multiclass", "handwritten digits, 28×28 (60k train, 10k test)", _image_loader("mnist", tuple(str(i) for i in range(10)))),
-        DatasetSpec("fashion_mnist", "multiclass", "Zalando clothing images, 28×28 (60k train, 10k test)", _image_loader("fashion_mnist", _FASHION)),
-        DatasetSpec("digits", "multiclass", "scikit-learn's 8×8 digits (1797 rows)", _sklearn("load_digits")),
-        DatasetSpec("iris", "multiclass", "iris flowers (150 rows, 3 classes)", _sklearn("load_iris")),
-        DatasetSpec("wine", "multiclass", "wine cultivars (178 rows, 3 classes)", _sklearn("load_wine")),
-        DatasetSpec("breast_cancer", "binary", "Wisconsin breast cancer (569 rows)", _sklearn("load_breast_cancer")),
-        DatasetSpec("diabetes", "regression", "diabetes progression (442 rows)", _sklearn("load_diabetes")),
-        DatasetSpec("blobs_xor", "binary", "four 2-D Gaussian blobs, XOR labels (synthetic)", _blobs_xor),
-        DatasetSpec(CSV_DATASET, None, "your own CSV table ([data] path and target)", None, load_table_splits),
+        DatasetSpec(
+            "mnist",
+            "multiclass",
+            "handwritten digits, 28×28 (60k train, 10k test)",
+            _image_loader("mnist", tuple(str(i) for i in range(10))),
+        ),
+        DatasetSpec(
+            "fashion_mnist",
+            "multiclass",
+            "Zalando clothing images, 28×28 (60k train, 10k test)",
+            _image_loader("fashion_mnist", _FASHION),
+        ),
+        DatasetSpec(
+            "digits", "multiclass", "scikit-learn's 8×8 digits (1797 rows)", _sklearn("load_digits")
+        ),
+        DatasetSpec(
+            "iris", "multiclass", "iris flowers (150 rows, 3 classes)", _sklearn("load_iris")
+        ),
+        DatasetSpec(
+            "wine", "multiclass", "wine cultivars (178 rows, 3 classes)", _sklearn("load_wine")
+        ),
+        DatasetSpec(
+            "breast_cancer",
+            "binary",
+            "Wisconsin breast cancer (569 rows)",
+            _sklearn("load_breast_cancer"),
+        ),
+        DatasetSpec(
+            "diabetes", "regression", "diabetes progression (442 rows)", _sklearn("load_diabetes")
+        ),
+        DatasetSpec(
+            "blobs_xor", "binary", "four 2-D Gaussian blobs, XOR labels (synthetic)", _blobs_xor
+        ),
+        DatasetSpec(
+            CSV_DATASET,
+            None,
+            "your own CSV table ([data] path and target)",
+            None,
+            load_table_splits,
+        ),
     )
 }
 
@@ -202,7 +275,9 @@ def resolve_data_dir(data_dir: str | os.PathLike[str] | None) -> Path | None:
         return None
     path = Path(value).expanduser()
     if not path.is_dir():
-        raise DatasetError(f"data directory {path} does not exist; create it or fix --data-dir / {DATA_DIR_ENV}")
+        raise DatasetError(
+            f"data directory {path} does not exist; create it or fix --data-dir / {DATA_DIR_ENV}"
+        )
     return path
 
 
@@ -219,12 +294,17 @@ def _cached_splits(cfg: DataConfig, data_dir: Path | None) -> Splits:
         task=spec.task,
         feature_names=data.feature_names,
         class_names=data.class_names,
-        class_weight=class_weights(cfg.class_weight, parts[1], data.class_names) if classify else None,
+        class_weight=class_weights(cfg.class_weight, parts[1], data.class_names)
+        if classify
+        else None,
     )
     if classify:
         labels = np.unique(splits.y_train)
         if labels.min() < 0 or labels.max() >= max(len(splits.class_names), 1):
-            raise DatasetError(f"{cfg.dataset}: labels must be 0..{len(splits.class_names) - 1}, found {labels.min()}..{labels.max()}")
+            raise DatasetError(
+                f"{cfg.dataset}: labels must be 0..{len(splits.class_names) - 1}, found "
+                f"{labels.min()}..{labels.max()}"
+            )
     return splits
 
 

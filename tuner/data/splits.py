@@ -56,12 +56,21 @@ class Splits:
         return len(self.class_names)
 
 
-def _split(x: np.ndarray, y: np.ndarray, fraction: float, seed: int, stratify: bool) -> tuple[np.ndarray, ...]:
+def _split(
+    x: np.ndarray, y: np.ndarray, fraction: float, seed: int, stratify: bool
+) -> tuple[np.ndarray, ...]:
     strat = y if stratify and np.unique(y, return_counts=True)[1].min() >= 2 else None
     return train_test_split(x, y, test_size=fraction, random_state=seed, stratify=strat)
 
 
-def split_arrays(cfg: DataConfig, x: np.ndarray, y: np.ndarray, classify: bool, x_test: np.ndarray | None = None, y_test: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
+def split_arrays(
+    cfg: DataConfig,
+    x: np.ndarray,
+    y: np.ndarray,
+    classify: bool,
+    x_test: np.ndarray | None = None,
+    y_test: np.ndarray | None = None,
+) -> tuple[np.ndarray, ...]:
     """(x_train, y_train, x_val, y_val, x_test, y_test), stratified for classification.
 
     ``n_samples`` takes a stratified subset first; a predefined test split is kept.
@@ -70,8 +79,12 @@ def split_arrays(cfg: DataConfig, x: np.ndarray, y: np.ndarray, classify: bool, 
         x, _, y, _ = _split(x, y, 1.0 - cfg.n_samples / len(x), cfg.split_seed, classify)
     if x_test is not None:
         if cfg.n_samples is not None and cfg.n_samples < len(x_test):
-            x_test, _, y_test, _ = _split(x_test, y_test, 1.0 - cfg.n_samples / len(x_test), cfg.split_seed, classify)
-        x_train, x_val, y_train, y_val = _split(x, y, cfg.validation_fraction, cfg.split_seed, classify)
+            x_test, _, y_test, _ = _split(
+                x_test, y_test, 1.0 - cfg.n_samples / len(x_test), cfg.split_seed, classify
+            )
+        x_train, x_val, y_train, y_val = _split(
+            x, y, cfg.validation_fraction, cfg.split_seed, classify
+        )
     else:
         x_rest, x_test, y_rest, y_test = _split(x, y, cfg.test_fraction, cfg.split_seed, classify)
         val_share = cfg.validation_fraction / (1.0 - cfg.test_fraction)
@@ -79,7 +92,9 @@ def split_arrays(cfg: DataConfig, x: np.ndarray, y: np.ndarray, classify: bool, 
     return x_train, y_train, x_val, y_val, x_test, y_test
 
 
-def class_weights(spec: str | Sequence[tuple[str, float]] | None, y_train: np.ndarray, class_names: Sequence[str]) -> dict[int, float] | None:
+def class_weights(
+    spec: str | Sequence[tuple[str, float]] | None, y_train: np.ndarray, class_names: Sequence[str]
+) -> dict[int, float] | None:
     """``[data] class_weight`` as Keras wants it: class index → weight (missing classes weigh 1)."""
     if spec is None:
         return None
@@ -92,27 +107,44 @@ def class_weights(spec: str | Sequence[tuple[str, float]] | None, y_train: np.nd
     index = {name: i for i, name in enumerate(class_names)}
     for label, weight in spec:
         if label not in index:
-            raise DatasetError(f"[data] class_weight names the class '{label}', which the target does not have; its classes are: {', '.join(class_names)}")
+            raise DatasetError(
+                f"[data] class_weight names the class '{label}', which the target does not have; "
+                f"its classes are: {', '.join(class_names)}"
+            )
         weights[index[label]] = float(weight)
     return weights
 
 
-def _rows(x: np.ndarray | dict[str, np.ndarray], index: np.ndarray) -> np.ndarray | dict[str, np.ndarray]:
+def _rows(
+    x: np.ndarray | dict[str, np.ndarray], index: np.ndarray
+) -> np.ndarray | dict[str, np.ndarray]:
     return {k: v[index] for k, v in x.items()} if isinstance(x, dict) else x[index]
 
 
-def _join(a: np.ndarray | dict[str, np.ndarray], b: np.ndarray | dict[str, np.ndarray]) -> np.ndarray | dict[str, np.ndarray]:
+def _join(
+    a: np.ndarray | dict[str, np.ndarray], b: np.ndarray | dict[str, np.ndarray]
+) -> np.ndarray | dict[str, np.ndarray]:
     if isinstance(a, dict):
         return {k: np.concatenate([a[k], b[k]]) for k in a}
     return np.concatenate([a, b])
 
 
-def fold_indices(y: np.ndarray, folds: int, seed: int, classify: bool) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(train rows, validation rows) of each fold: stratified when every class has ``folds`` rows."""
+def fold_indices(
+    y: np.ndarray, folds: int, seed: int, classify: bool
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(train rows, validation rows) of each fold: stratified when every class has ``folds``
+    rows."""
     if folds > len(y):
-        raise DatasetError(f"[data] folds = {folds} needs at least {folds} rows outside the test split; there are {len(y)}; lower folds")
+        raise DatasetError(
+            f"[data] folds = {folds} needs at least {folds} rows outside the test split; there "
+            f"are {len(y)}; lower folds"
+        )
     stratify = classify and np.unique(y, return_counts=True)[1].min() >= folds
-    splitter = StratifiedKFold(folds, shuffle=True, random_state=seed) if stratify else KFold(folds, shuffle=True, random_state=seed)
+    splitter = (
+        StratifiedKFold(folds, shuffle=True, random_state=seed)
+        if stratify
+        else KFold(folds, shuffle=True, random_state=seed)
+    )
     return list(splitter.split(np.zeros(len(y)), y if stratify else None))
 
 
@@ -126,12 +158,22 @@ def fold_splits(splits: Splits, cfg: DataConfig) -> list[Splits]:
     x = _join(splits.x_train, splits.x_val)
     y = np.concatenate([splits.y_train, splits.y_val])
     out = []
-    for train_rows, val_rows in fold_indices(y, cfg.folds, cfg.split_seed, splits.task != "regression"):
+    for train_rows, val_rows in fold_indices(
+        y, cfg.folds, cfg.split_seed, splits.task != "regression"
+    ):
         x_train, y_train = _rows(x, train_rows), y[train_rows]
         table = splits.table
         if table is not None:
-            kinds = {**{c.name: "numeric" for c in table.numeric}, **{c.name: "categorical" for c in table.categorical}}
-            table, _ = fit_schema(x_train, kinds, missing_indicator=True, has_missing=[c.name for c in table.numeric if c.indicator])
+            kinds = {
+                **{c.name: "numeric" for c in table.numeric},
+                **{c.name: "categorical" for c in table.categorical},
+            }
+            table, _ = fit_schema(
+                x_train,
+                kinds,
+                missing_indicator=True,
+                has_missing=[c.name for c in table.numeric if c.indicator],
+            )
         weights = splits.class_weight
         if cfg.class_weight is not None and splits.task != "regression":
             weights = class_weights(cfg.class_weight, y_train, splits.class_names)
@@ -140,7 +182,16 @@ def fold_splits(splits: Splits, cfg: DataConfig) -> list[Splits]:
         if table is not None:  # a column empty in this fold's training rows is dropped
             names = table.columns
             x_train, x_val = {c: x_train[c] for c in names}, {c: x_val[c] for c in names}
-        fold = dataclasses.replace(splits, x_train=x_train, y_train=y_train, x_val=x_val, y_val=y[val_rows], table=table, class_weight=weights, feature_names=names)
+        fold = dataclasses.replace(
+            splits,
+            x_train=x_train,
+            y_train=y_train,
+            x_val=x_val,
+            y_val=y[val_rows],
+            table=table,
+            class_weight=weights,
+            feature_names=names,
+        )
         out.append(fold)
     return out
 
@@ -155,8 +206,16 @@ def all_rows(splits: Splits, cfg: DataConfig) -> Splits:
     y = np.concatenate([splits.y_train, splits.y_val])
     table = splits.table
     if table is not None:
-        kinds = {**{c.name: "numeric" for c in table.numeric}, **{c.name: "categorical" for c in table.categorical}}
-        table, _ = fit_schema(x, kinds, missing_indicator=True, has_missing=[c.name for c in table.numeric if c.indicator])
+        kinds = {
+            **{c.name: "numeric" for c in table.numeric},
+            **{c.name: "categorical" for c in table.categorical},
+        }
+        table, _ = fit_schema(
+            x,
+            kinds,
+            missing_indicator=True,
+            has_missing=[c.name for c in table.numeric if c.indicator],
+        )
         x = {c: x[c] for c in table.columns}
     weights = splits.class_weight
     if cfg.class_weight is not None and splits.task != "regression":
@@ -164,4 +223,13 @@ def all_rows(splits: Splits, cfg: DataConfig) -> Splits:
     return dataclasses.replace(splits, x_train=x, y_train=y, table=table, class_weight=weights)
 
 
-__all__ = ["FOLD_LIMITS", "VALIDATIONS", "Splits", "all_rows", "class_weights", "fold_indices", "fold_splits", "split_arrays"]
+__all__ = [
+    "FOLD_LIMITS",
+    "VALIDATIONS",
+    "Splits",
+    "all_rows",
+    "class_weights",
+    "fold_indices",
+    "fold_splits",
+    "split_arrays",
+]

@@ -46,10 +46,20 @@ class TableSchema:
     @property
     def encoded_width(self) -> int:
         """Width of the encoded input the first Dense layer sees."""
-        return len(self.numeric) + sum(c.indicator for c in self.numeric) + sum(len(c.vocabulary) + 1 for c in self.categorical)
+        return (
+            len(self.numeric)
+            + sum(c.indicator for c in self.numeric)
+            + sum(len(c.vocabulary) + 1 for c in self.categorical)
+        )
 
 
-def fit_schema(train: Mapping[str, np.ndarray], kinds: Mapping[str, str], *, missing_indicator: bool = True, has_missing: Iterable[str] = ()) -> tuple[TableSchema, list[str]]:
+def fit_schema(
+    train: Mapping[str, np.ndarray],
+    kinds: Mapping[str, str],
+    *,
+    missing_indicator: bool = True,
+    has_missing: Iterable[str] = (),
+) -> tuple[TableSchema, list[str]]:
     """Means, variances and vocabularies from the training rows; notes for columns dropped."""
     has_missing = set(has_missing)
     numeric, categorical, notes = [], [], []
@@ -61,7 +71,14 @@ def fit_schema(train: Mapping[str, np.ndarray], kinds: Mapping[str, str], *, mis
                 notes.append(f"column '{name}' is empty in every training row; ignored")
                 continue
             variance = float(present.var())
-            numeric.append(NumericColumn(name, float(present.mean()), variance if variance > 1e-12 else 1.0, missing_indicator and name in has_missing))
+            numeric.append(
+                NumericColumn(
+                    name,
+                    float(present.mean()),
+                    variance if variance > 1e-12 else 1.0,
+                    missing_indicator and name in has_missing,
+                )
+            )
         else:
             vocabulary = sorted({str(v) for v in values.ravel() if v != "" and v != OOV_TOKEN})
             if not vocabulary:

@@ -60,17 +60,25 @@ def _quiet_fd2() -> Iterator[None]:
 
 
 def resolve_backend(flag: str | None = None, configured: str | None = None) -> str:
-    """The backend to use: ``flag``, else the study file's, else ``$KERAS_BACKEND``, else TensorFlow."""
+    """The backend to use: ``flag``, else the study file's, else ``$KERAS_BACKEND``, else
+    TensorFlow."""
     name = flag or configured or os.environ.get("KERAS_BACKEND") or DEFAULT_BACKEND
     if name not in BACKENDS:
-        raise ConfigError(f"unknown Keras backend '{name}' (from {'the flag or study file' if flag or configured else '$KERAS_BACKEND'}); choose one of: {', '.join(BACKENDS)}")
+        raise ConfigError(
+            f"unknown Keras backend '{name}' (from "
+            f"{'the flag or study file' if flag or configured else '$KERAS_BACKEND'}); choose one "
+            f"of: {', '.join(BACKENDS)}"
+        )
     return name
 
 
 def check_installed(name: str) -> None:
     """Raise a one-line :class:`ConfigError` if ``name``'s package is not installed."""
     if importlib.util.find_spec(_PACKAGES[name]) is None:
-        raise ConfigError(f"the Keras backend '{name}' needs the {_PACKAGES[name]} package, which is not installed; install it with: pip install {_EXTRAS[name]}")
+        raise ConfigError(
+            f"the Keras backend '{name}' needs the {_PACKAGES[name]} package, which is not "
+            f"installed; install it with: pip install {_EXTRAS[name]}"
+        )
 
 
 def imported_backend() -> str | None:
@@ -90,7 +98,10 @@ def use_backend(name: str) -> None:
         raise ConfigError(f"unknown Keras backend '{name}'; choose one of: {', '.join(BACKENDS)}")
     current = imported_backend()
     if current is not None and current != name:
-        raise ConfigError(f"Keras was already imported with backend {current} in this process; start a new process or set KERAS_BACKEND={name}")
+        raise ConfigError(
+            f"Keras was already imported with backend {current} in this process; start a new "
+            f"process or set KERAS_BACKEND={name}"
+        )
     check_installed(name)
     os.environ["KERAS_BACKEND"] = name
 
@@ -109,7 +120,11 @@ def load_keras() -> ModuleType:
             check_installed(backend)
         # Keras imports TensorFlow on every backend where it is installed (e.g. to seed it), so
         # it is imported here, quietly, whatever the backend.
-        if "tensorflow" not in sys.modules and os.environ.get("TUNER_TF_LOG") != "1" and importlib.util.find_spec("tensorflow") is not None:
+        if (
+            "tensorflow" not in sys.modules
+            and os.environ.get("TUNER_TF_LOG") != "1"
+            and importlib.util.find_spec("tensorflow") is not None
+        ):
             with _quiet_fd2():
                 import tensorflow  # noqa: F401
             # e.g. "5 out of the last 17 calls ... triggered tf.function retracing": every trial
@@ -125,12 +140,23 @@ def load_keras() -> ModuleType:
 
 def thread_env(backend: str, threads: int) -> dict[str, str]:
     """Environment variables that cap a fresh process's threads, read when its libraries load."""
-    env = {"OMP_NUM_THREADS": str(threads), "OPENBLAS_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    env = {
+        "OMP_NUM_THREADS": str(threads),
+        "OPENBLAS_NUM_THREADS": str(threads),
+        "MKL_NUM_THREADS": str(threads),
+    }
     if backend == "tensorflow":
         env.update(TF_NUM_INTRAOP_THREADS=str(threads), TF_NUM_INTEROP_THREADS="1")
     elif backend == "jax":
-        flags = re.sub(r"--(xla_cpu_multi_thread_eigen|intra_op_parallelism_threads)=\S+", "", os.environ.get("XLA_FLAGS", "")).split()
-        flags += [f"--xla_cpu_multi_thread_eigen={'true' if threads > 1 else 'false'}", f"intra_op_parallelism_threads={threads}"]
+        flags = re.sub(
+            r"--(xla_cpu_multi_thread_eigen|intra_op_parallelism_threads)=\S+",
+            "",
+            os.environ.get("XLA_FLAGS", ""),
+        ).split()
+        flags += [
+            f"--xla_cpu_multi_thread_eigen={'true' if threads > 1 else 'false'}",
+            f"intra_op_parallelism_threads={threads}",
+        ]
         env["XLA_FLAGS"] = " ".join(flags)
     return env
 

@@ -63,15 +63,65 @@ _R = ("regression",)
 METRICS: dict[str, Metric] = {
     m.name: m
     for m in (
-        Metric("accuracy", "maximize", _C, lambda y, p, t: skm.accuracy_score(y, _labels(p, t)), "fraction of correct labels"),
-        Metric("balanced_accuracy", "maximize", _C, lambda y, p, t: skm.balanced_accuracy_score(y, _labels(p, t)), "mean recall over classes"),
-        Metric("f1_macro", "maximize", _C, lambda y, p, t: skm.f1_score(y, _labels(p, t), average="macro", zero_division=0), "unweighted mean F1 over classes"),
-        Metric("roc_auc", "maximize", _C, _roc_auc, "area under the ROC curve (one-vs-rest macro for multiclass)"),
-        Metric("pr_auc", "maximize", _C, _pr_auc, "average precision (one-vs-rest macro for multiclass)"),
-        Metric("log_loss", "minimize", _C, _log_loss, "cross-entropy of the predicted probabilities"),
-        Metric("mae", "minimize", _R, lambda y, p, t: skm.mean_absolute_error(y, p.reshape(-1)), "mean absolute error"),
-        Metric("rmse", "minimize", _R, lambda y, p, t: math.sqrt(skm.mean_squared_error(y, p.reshape(-1))), "root mean squared error"),
-        Metric("r2", "maximize", _R, lambda y, p, t: skm.r2_score(y, p.reshape(-1)), "coefficient of determination"),
+        Metric(
+            "accuracy",
+            "maximize",
+            _C,
+            lambda y, p, t: skm.accuracy_score(y, _labels(p, t)),
+            "fraction of correct labels",
+        ),
+        Metric(
+            "balanced_accuracy",
+            "maximize",
+            _C,
+            lambda y, p, t: skm.balanced_accuracy_score(y, _labels(p, t)),
+            "mean recall over classes",
+        ),
+        Metric(
+            "f1_macro",
+            "maximize",
+            _C,
+            lambda y, p, t: skm.f1_score(y, _labels(p, t), average="macro", zero_division=0),
+            "unweighted mean F1 over classes",
+        ),
+        Metric(
+            "roc_auc",
+            "maximize",
+            _C,
+            _roc_auc,
+            "area under the ROC curve (one-vs-rest macro for multiclass)",
+        ),
+        Metric(
+            "pr_auc",
+            "maximize",
+            _C,
+            _pr_auc,
+            "average precision (one-vs-rest macro for multiclass)",
+        ),
+        Metric(
+            "log_loss", "minimize", _C, _log_loss, "cross-entropy of the predicted probabilities"
+        ),
+        Metric(
+            "mae",
+            "minimize",
+            _R,
+            lambda y, p, t: skm.mean_absolute_error(y, p.reshape(-1)),
+            "mean absolute error",
+        ),
+        Metric(
+            "rmse",
+            "minimize",
+            _R,
+            lambda y, p, t: math.sqrt(skm.mean_squared_error(y, p.reshape(-1))),
+            "root mean squared error",
+        ),
+        Metric(
+            "r2",
+            "maximize",
+            _R,
+            lambda y, p, t: skm.r2_score(y, p.reshape(-1)),
+            "coefficient of determination",
+        ),
     )
 }
 
@@ -121,7 +171,10 @@ def threshold_scores(y_true: np.ndarray, probabilities: np.ndarray) -> dict[str,
     fn, tn = pos - tp, neg - fp
     below = np.r_[p_sorted[last][1:], -np.inf]  # the next lower distinct value
     cut = p_sorted[last]
-    thresholds = np.r_[min(1.0, (1.0 + cut[0]) / 2) if len(cut) else 0.5, np.where(np.isfinite(below), (cut + below) / 2, cut)]
+    thresholds = np.r_[
+        min(1.0, (1.0 + cut[0]) / 2) if len(cut) else 0.5,
+        np.where(np.isfinite(below), (cut + below) / 2, cut),
+    ]
     with np.errstate(divide="ignore", invalid="ignore"):
         f1_pos = np.where(2 * tp + fp + fn > 0, 2 * tp / (2 * tp + fp + fn), 0.0)
         f1_neg = np.where(2 * tn + fp + fn > 0, 2 * tn / (2 * tn + fp + fn), 0.0)
@@ -135,7 +188,9 @@ def threshold_scores(y_true: np.ndarray, probabilities: np.ndarray) -> dict[str,
     }
 
 
-def decision_threshold(metric: str, y_true: np.ndarray, predictions: np.ndarray, task: str) -> float | None:
+def decision_threshold(
+    metric: str, y_true: np.ndarray, predictions: np.ndarray, task: str
+) -> float | None:
     """The binary decision threshold for ``metric``, chosen on the given (validation) rows.
 
     None for tasks other than binary. Threshold-free metrics (ROC-AUC, PR-AUC, log loss) keep
@@ -154,7 +209,9 @@ def decision_threshold(metric: str, y_true: np.ndarray, predictions: np.ndarray,
     return float(thresholds[choice])
 
 
-def score_at_threshold(metric: str, y_true: np.ndarray, predictions: np.ndarray, threshold: float) -> float:
+def score_at_threshold(
+    metric: str, y_true: np.ndarray, predictions: np.ndarray, threshold: float
+) -> float:
     """A threshold-metric of binary ``predictions`` labelled at ``threshold``."""
     labels = _labels(np.asarray(predictions), "binary", threshold)
     y = np.asarray(y_true).reshape(-1)
@@ -164,4 +221,6 @@ def score_at_threshold(metric: str, y_true: np.ndarray, predictions: np.ndarray,
         return float(skm.balanced_accuracy_score(y, labels))
     if metric == "f1_macro":
         return float(skm.f1_score(y, labels, average="macro", zero_division=0))
-    raise ValueError(f"{metric} does not depend on a threshold; choose from: {', '.join(THRESHOLD_METRICS)}")
+    raise ValueError(
+        f"{metric} does not depend on a threshold; choose from: {', '.join(THRESHOLD_METRICS)}"
+    )

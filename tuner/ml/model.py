@@ -50,12 +50,29 @@ class ModelSpec:
             target_std = float(splits.y_train.std()) or 1.0
         if splits.table is not None:
             empty = np.zeros(0)
-            return cls(splits.n_features, splits.task, splits.n_classes, empty, empty, target_mean, target_std, splits.table)
+            return cls(
+                splits.n_features,
+                splits.task,
+                splits.n_classes,
+                empty,
+                empty,
+                target_mean,
+                target_std,
+                splits.table,
+            )
         x = splits.x_train.astype(np.float64)
         variance = x.var(axis=0)
         # A constant feature would divide by ~0 at predict time; leave such features unscaled.
         variance = np.where(variance < 1e-12, 1.0, variance)
-        return cls(splits.n_features, splits.task, splits.n_classes, x.mean(axis=0), variance, target_mean, target_std)
+        return cls(
+            splits.n_features,
+            splits.task,
+            splits.n_classes,
+            x.mean(axis=0),
+            variance,
+            target_mean,
+            target_std,
+        )
 
 
 def make_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimizer:
@@ -92,9 +109,13 @@ def build_model(params: dict[str, Any], spec: ModelSpec, *, compile: bool = True
         inputs, x = table_inputs(spec.table)
     else:
         inputs = keras.Input(shape=(spec.n_features,), name="features")
-        x = keras.layers.Normalization(mean=spec.mean, variance=spec.variance, name="normalize")(inputs)
+        x = keras.layers.Normalization(mean=spec.mean, variance=spec.variance, name="normalize")(
+            inputs
+        )
     for i, width in enumerate(layer_widths(params)):
-        x = keras.layers.Dense(width, activation=activation, kernel_initializer=initializer, name=f"dense_{i}")(x)
+        x = keras.layers.Dense(
+            width, activation=activation, kernel_initializer=initializer, name=f"dense_{i}"
+        )(x)
         if params["dropout"] > 0:
             x = keras.layers.Dropout(params["dropout"], name=f"dropout_{i}")(x)
     if spec.task == "binary":
@@ -103,17 +124,25 @@ def build_model(params: dict[str, Any], spec: ModelSpec, *, compile: bool = True
         outputs = keras.layers.Dense(spec.n_classes, activation="softmax", name="probabilities")(x)
     else:
         x = keras.layers.Dense(1, name="standardized")(x)
-        outputs = keras.layers.Rescaling(scale=spec.target_std, offset=spec.target_mean, name="prediction")(x)
+        outputs = keras.layers.Rescaling(
+            scale=spec.target_std, offset=spec.target_mean, name="prediction"
+        )(x)
     with renamed_inputs_allowed():
         model = keras.Model(inputs, outputs, name="mlp")
     if compile:
         loss, metrics = loss_and_metrics(spec.task)
-        model.compile(optimizer=make_optimizer(params["optimizer"], params["learning_rate"]), loss=loss, metrics=metrics, steps_per_execution=STEPS_PER_EXECUTION)
+        model.compile(
+            optimizer=make_optimizer(params["optimizer"], params["learning_rate"]),
+            loss=loss,
+            metrics=metrics,
+            steps_per_execution=STEPS_PER_EXECUTION,
+        )
     return model
 
 
 def layer_widths(params: Mapping[str, Any]) -> list[int]:
-    """The hidden-layer widths encoded in ``params`` (``n_layers``, ``units_0`` …), e.g. [64, 32]."""
+    """The hidden-layer widths encoded in ``params`` (``n_layers``, ``units_0`` …), e.g.
+    [64, 32]."""
     return [int(params[f"units_{i}"]) for i in range(int(params["n_layers"]))]
 
 

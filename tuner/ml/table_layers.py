@@ -30,7 +30,9 @@ if TYPE_CHECKING:
     import keras
 
 #: Layer names the model uses; an input column with one of these names gets a suffixed tensor name.
-_RESERVED_NAMES = re.compile(r"(dense|dropout|lookup)_\d+|probability|probabilities|standardized|prediction|numeric_columns|impute_and_scale|encoded")
+_RESERVED_NAMES = re.compile(
+    r"(dense|dropout|lookup)_\d+|probability|probabilities|standardized|prediction|numeric_columns|impute_and_scale|encoded"
+)
 
 
 @contextlib.contextmanager
@@ -41,7 +43,11 @@ def renamed_inputs_allowed() -> Iterator[None]:
     reserved layer name, see :func:`input_names`); the key stays the column's name on purpose.
     """
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="When providing `inputs` as a dict, all keys in the dict must match", category=UserWarning)
+        warnings.filterwarnings(
+            "ignore",
+            message="When providing `inputs` as a dict, all keys in the dict must match",
+            category=UserWarning,
+        )
         yield
 
 
@@ -70,17 +76,30 @@ def table_inputs(schema: TableSchema) -> tuple[dict[str, Any], Any]:
         inputs[col.name] = keras.Input(shape=(1,), dtype="float32", name=names[col.name])
     strings = keras.backend.backend() == "tensorflow"
     for col in schema.categorical:
-        inputs[col.name] = keras.Input(shape=(1,), dtype="string" if strings else "int32", name=names[col.name])
+        inputs[col.name] = keras.Input(
+            shape=(1,), dtype="string" if strings else "int32", name=names[col.name]
+        )
     parts = []
     if schema.numeric:
         values = [inputs[c.name] for c in schema.numeric]
-        raw = keras.layers.Concatenate(name="numeric_columns")(values) if len(values) > 1 else values[0]
+        raw = (
+            keras.layers.Concatenate(name="numeric_columns")(values)
+            if len(values) > 1
+            else values[0]
+        )
         parts.append(_impute_and_scale(schema.numeric)(raw))
     for j, col in enumerate(schema.categorical):
         if strings:
-            lookup = keras.layers.StringLookup(vocabulary=list(col.vocabulary), num_oov_indices=1, output_mode="one_hot", name=f"lookup_{j}")
+            lookup = keras.layers.StringLookup(
+                vocabulary=list(col.vocabulary),
+                num_oov_indices=1,
+                output_mode="one_hot",
+                name=f"lookup_{j}",
+            )
         else:
-            lookup = keras.layers.CategoryEncoding(num_tokens=len(col.vocabulary) + 1, output_mode="one_hot", name=f"lookup_{j}")
+            lookup = keras.layers.CategoryEncoding(
+                num_tokens=len(col.vocabulary) + 1, output_mode="one_hot", name=f"lookup_{j}"
+            )
         parts.append(lookup(inputs[col.name]))
     encoded = keras.layers.Concatenate(name="encoded")(parts) if len(parts) > 1 else parts[0]
     return inputs, encoded
@@ -116,14 +135,19 @@ def to_model_inputs(x: Any, model: keras.Model | None = None) -> Any:
     if ids:
         vocabularies = getattr(model, _VOCABULARIES, None)
         if vocabularies is None:
-            raise DatasetError(f"this model takes category ids for the column{'s' if len(ids) > 1 else ''} {', '.join(repr(c) for c in ids)} and has no vocabulary attached; load it with tuner.artifacts.load_model (which reads its model.json) or pass the ids")
+            raise DatasetError(
+                f"this model takes category ids for the column{'s' if len(ids) > 1 else ''} "
+                f"{', '.join(repr(c) for c in ids)} and has no vocabulary attached; load it with "
+                "tuner.artifacts.load_model (which reads its model.json) or pass the ids"
+            )
         x = {k: category_ids(v, vocabularies[k]) if k in ids else v for k, v in x.items()}
     return as_tensors(x)
 
 
 # --------------------------------------------------------------------------- category ids
 
-#: Attribute of a model holding its vocabularies (column → values), set by :func:`attach_vocabularies`.
+#: Attribute of a model holding its vocabularies (column → values), set by
+#: :func:`attach_vocabularies`.
 _VOCABULARIES = "_tuner_vocabularies"
 
 
@@ -161,7 +185,7 @@ def category_ids(values: Any, vocabulary: Sequence[str]) -> np.ndarray:
     return (found + 1).astype(np.int32).reshape(-1, 1)
 
 
-# --------------------------------------------------------------------------- raw rows → model inputs
+# -------------------------------------------------------------------------- raw rows → model inputs
 
 
 def model_columns(model: keras.Model) -> dict[str, str]:
@@ -169,14 +193,23 @@ def model_columns(model: keras.Model) -> dict[str, str]:
     struct = model.input
     if not isinstance(struct, Mapping):
         return {}
-    return {name: ("categorical" if str(t.dtype) == "string" or "int" in str(t.dtype) else "numeric") for name, t in struct.items()}
+    return {
+        name: ("categorical" if str(t.dtype) == "string" or "int" in str(t.dtype) else "numeric")
+        for name, t in struct.items()
+    }
 
 
-def frame_inputs(frame: pd.DataFrame, columns: Mapping[str, str], *, source: str = "the input") -> dict[str, np.ndarray]:
+def frame_inputs(
+    frame: pd.DataFrame, columns: Mapping[str, str], *, source: str = "the input"
+) -> dict[str, np.ndarray]:
     """Model inputs from raw rows: the model's columns, in any order; other columns are ignored."""
     absent = [c for c in columns if c not in frame.columns]
     if absent:
-        raise DatasetError(f"{source} lacks the column{'s' if len(absent) > 1 else ''} {', '.join(repr(c) for c in absent)} that the model needs; it needs: {', '.join(columns)}")
+        raise DatasetError(
+            f"{source} lacks the column{'s' if len(absent) > 1 else ''} "
+            f"{', '.join(repr(c) for c in absent)} that the model needs; it needs: "
+            f"{', '.join(columns)}"
+        )
     out = {}
     for name, kind in columns.items():
         values = frame[name]
@@ -186,8 +219,22 @@ def frame_inputs(frame: pd.DataFrame, columns: Mapping[str, str], *, source: str
             except DatasetError as exc:
                 raise DatasetError(f"{source}: {exc}") from None
         else:
-            out[name] = category_array(clean_text(values) if not pd.api.types.is_numeric_dtype(values) else values)
+            out[name] = category_array(
+                clean_text(values) if not pd.api.types.is_numeric_dtype(values) else values
+            )
     return out
 
 
-__all__ = ["attach_vocabularies", "attached_vocabularies", "category_ids", "frame_inputs", "id_columns", "input_names", "model_columns", "renamed_inputs_allowed", "table_inputs", "to_model_inputs", "vocabularies"]
+__all__ = [
+    "attach_vocabularies",
+    "attached_vocabularies",
+    "category_ids",
+    "frame_inputs",
+    "id_columns",
+    "input_names",
+    "model_columns",
+    "renamed_inputs_allowed",
+    "table_inputs",
+    "to_model_inputs",
+    "vocabularies",
+]

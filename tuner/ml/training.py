@@ -39,7 +39,10 @@ def watched(config: StudyConfig, n_val: int) -> tuple[str, str]:
     monitor = config.training.monitor
     if monitor == "loss" or (monitor == "auto" and n_val < AUTO_LOSS_ROWS):
         return "val_loss", "min"
-    return f"val_{config.objective.metric}", "max" if config.objective.direction == "maximize" else "min"
+    return (
+        f"val_{config.objective.metric}",
+        "max" if config.objective.direction == "maximize" else "min",
+    )
 
 
 @dataclass
@@ -66,7 +69,11 @@ def predict(model: keras.Model, x: Any) -> np.ndarray:
     n = len(next(iter(x.values()))) if isinstance(x, dict) else len(x)
     chunks = []
     for start in range(0, n, PREDICT_BATCH):
-        part = {k: v[start : start + PREDICT_BATCH] for k, v in x.items()} if isinstance(x, dict) else x[start : start + PREDICT_BATCH]
+        part = (
+            {k: v[start : start + PREDICT_BATCH] for k, v in x.items()}
+            if isinstance(x, dict)
+            else x[start : start + PREDICT_BATCH]
+        )
         chunks.append(np.asarray(load_keras().ops.convert_to_numpy(model(part, training=False))))
     return np.concatenate(chunks) if chunks else np.empty((0,))
 
@@ -96,7 +103,11 @@ def _make_validation_callback(splits: Splits, metric: str) -> Any:
             super().__init__()
             self.loss_fn = None
             # Converted once per trial, not once per epoch (a matrix; tables stay column dicts).
-            self.x_val = splits.x_val if isinstance(splits.x_val, dict) else keras.ops.convert_to_tensor(splits.x_val)
+            self.x_val = (
+                splits.x_val
+                if isinstance(splits.x_val, dict)
+                else keras.ops.convert_to_tensor(splits.x_val)
+            )
 
         def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
             logs = logs if logs is not None else {}
@@ -105,11 +116,60 @@ def _make_validation_callback(splits: Splits, metric: str) -> Any:
                 raise TrialDivergedError(f"training loss became {float(loss)} at epoch {epoch}")
             pred = predict(self.model, self.x_val)
             if not np.all(np.isfinite(pred)):
-                raise TrialDivergedError(f"validation predictions became non-finite at epoch {epoch}")
+                raise TrialDivergedError(
+                    f"validation predictions became non-finite at epoch {epoch}"
+                )
             logs[f"val_{metric}"] = metrics_mod.compute(metric, splits.y_val, pred, splits.task)
             logs["val_loss"] = float(np.mean(np.asarray(self.model.loss(splits.y_val, pred))))
 
     return ValidationMetric()
+
+
+def _new_model(params: dict[str, Any], splits: Splits, seed: int) -> keras.Model:
+    """The seeded, untrained model for ``params`` (with a table's vocabularies attached)."""
+    keras = load_keras()
+
+    keras.utils.set_random_seed(seed)
+    spec = ModelSpec.from_splits(splits)
+    model = build_model(params, spec)
+    if keras.backend.backend() != "tensorflow":
+        # JAX and PyTorch unroll steps_per_execution steps into one program: its compile time
+        # grows with it, and their per-step dispatch is cheap, so they run one step per call.
+        model.steps_per_execution = 1
+    if spec.table is not None:
+        attach_vocabularies(model, vocabularies(spec.table))
+    return model
+
+
+def _fit_callbacks(
+    splits: Splits,
+    config: StudyConfig,
+    callbacks: list[Any] | None,
+    *,
+    monitor: str,
+    mode: str,
+    fixed_epochs: bool,
+) -> list[Any]:
+    """The validation metric, the caller's callbacks, early stopping and the rate reduction."""
+    keras = load_keras()
+    early = keras.callbacks.EarlyStopping(
+        monitor=monitor, mode=mode, patience=config.training.patience, restore_best_weights=True
+    )
+    all_callbacks = [
+        _make_validation_callback(splits, config.objective.metric),
+        *(callbacks or []),
+    ] + ([] if fixed_epochs else [early])
+    if config.training.reduce_lr_patience and not fixed_epochs:
+        # It also logs the rate of each epoch: the trial's history gets 'learning_rate'.
+        all_callbacks.append(
+            keras.callbacks.ReduceLROnPlateau(
+                monitor=monitor,
+                mode=mode,
+                factor=config.training.reduce_lr_factor,
+                patience=config.training.reduce_lr_patience,
+            )
+        )
+    return all_callbacks
 
 
 def train(
@@ -129,24 +189,12 @@ def train(
     exactly ``max_epochs`` epochs at the sampled learning rate, nothing watching the validation
     split (the refit of a cross-validated trial, whose validation rows are in training).
     """
-    keras = load_keras()
-
-    keras.utils.set_random_seed(seed)
-    spec = ModelSpec.from_splits(splits)
-    model = build_model(params, spec)
-    if keras.backend.backend() != "tensorflow":
-        # JAX and PyTorch unroll steps_per_execution steps into one program: its compile time
-        # grows with it, and their per-step dispatch is cheap, so they run one step per call.
-        model.steps_per_execution = 1
-    if spec.table is not None:
-        attach_vocabularies(model, vocabularies(spec.table))
+    model = _new_model(params, splits, seed)
     metric = config.objective.metric
     monitor, mode = watched(config, len(splits.y_val))
-    early = keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=config.training.patience, restore_best_weights=True)
-    all_callbacks = [_make_validation_callback(splits, metric), *(callbacks or [])] + ([] if fixed_epochs else [early])
-    if config.training.reduce_lr_patience and not fixed_epochs:
-        # It also logs the rate of each epoch: the trial's history gets 'learning_rate'.
-        all_callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor=monitor, mode=mode, factor=config.training.reduce_lr_factor, patience=config.training.reduce_lr_patience))
+    all_callbacks = _fit_callbacks(
+        splits, config, callbacks, monitor=monitor, mode=mode, fixed_epochs=fixed_epochs
+    )
     started = time.perf_counter()
     x_train = splits.x_train
     if isinstance(x_train, dict):
@@ -165,7 +213,9 @@ def train(
         ).history
     seconds = time.perf_counter() - started
     watched_values = history[monitor]
-    best_epoch = int(np.nanargmax(watched_values) if mode == "max" else np.nanargmin(watched_values))
+    best_epoch = int(
+        np.nanargmax(watched_values) if mode == "max" else np.nanargmin(watched_values)
+    )
     if fixed_epochs:
         best_epoch = len(watched_values) - 1  # the last epoch's weights are the model's
     values = history[f"val_{metric}"]  # the trial's value: the metric of the restored epoch

@@ -54,7 +54,11 @@ MAX_BOOSTING_CATEGORIES = 250
 LOGISTIC_MAX_ITER = 1000
 #: OpenMP / BLAS threads while fitting: half the usable cores. Spinning threads on a busy
 #: machine made gradient boosting on digits take minutes instead of seconds.
-FIT_THREADS = max(1, len(os.sched_getaffinity(0)) // 2) if hasattr(os, "sched_getaffinity") else max(1, (os.cpu_count() or 2) // 2)
+FIT_THREADS = (
+    max(1, len(os.sched_getaffinity(0)) // 2)
+    if hasattr(os, "sched_getaffinity")
+    else max(1, (os.cpu_count() or 2) // 2)
+)
 RIDGE_ALPHAS = tuple(float(a) for a in np.logspace(-3, 3, 13))
 
 
@@ -124,13 +128,17 @@ def _linear_features(splits: Splits) -> Any:
     if table.numeric:
         parts.append(("numeric", make_pipeline(*_numeric_steps()), [c.name for c in table.numeric]))
     if table.categorical:
-        one_hot = make_pipeline(SimpleImputer(strategy="constant", fill_value="(missing)"), OneHotEncoder(handle_unknown="ignore"))
+        one_hot = make_pipeline(
+            SimpleImputer(strategy="constant", fill_value="(missing)"),
+            OneHotEncoder(handle_unknown="ignore"),
+        )
         parts.append(("categorical", one_hot, [c.name for c in table.categorical]))
     return ColumnTransformer(parts)
 
 
 def _boosting_features(splits: Splits) -> tuple[Any, list[bool] | None]:
-    """Numbers as they are (boosting handles NaN); categories as ordinal codes, marked categorical."""
+    """Numbers as they are (boosting handles NaN); categories as ordinal codes, marked
+    categorical."""
     if not _is_table(splits):
         return "passthrough", None
     table = splits.table
@@ -138,7 +146,12 @@ def _boosting_features(splits: Splits) -> tuple[Any, list[bool] | None]:
     if table.numeric:
         parts.append(("numeric", "passthrough", [c.name for c in table.numeric]))
     if table.categorical:
-        codes = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=np.nan, encoded_missing_value=np.nan, max_categories=MAX_BOOSTING_CATEGORIES)
+        codes = OrdinalEncoder(
+            handle_unknown="use_encoded_value",
+            unknown_value=np.nan,
+            encoded_missing_value=np.nan,
+            max_categories=MAX_BOOSTING_CATEGORIES,
+        )
         parts.append(("categorical", codes, [c.name for c in table.categorical]))
     mask = [False] * len(table.numeric) + [True] * len(table.categorical)
     return ColumnTransformer(parts), mask
@@ -150,25 +163,46 @@ def _boosting_features(splits: Splits) -> tuple[Any, list[bool] | None]:
 def _linear(splits: Splits, seed: int) -> tuple[str, Pipeline, str]:
     if splits.task == "regression":
         model: Any = RidgeCV(alphas=RIDGE_ALPHAS)
-        return "ridge", Pipeline([("features", _linear_features(splits)), ("model", model)]), "RidgeCV (alpha by leave-one-out over 1e-3..1e3)"
+        return (
+            "ridge",
+            Pipeline([("features", _linear_features(splits)), ("model", model)]),
+            "RidgeCV (alpha by leave-one-out over 1e-3..1e3)",
+        )
     model = LogisticRegression(max_iter=LOGISTIC_MAX_ITER, random_state=seed)
-    return "logistic regression", Pipeline([("features", _linear_features(splits)), ("model", model)]), "LogisticRegression (lbfgs, C=1)"
+    return (
+        "logistic regression",
+        Pipeline([("features", _linear_features(splits)), ("model", model)]),
+        "LogisticRegression (lbfgs, C=1)",
+    )
 
 
 def _boosting(splits: Splits, n_rows: int, seed: int) -> tuple[str, Pipeline, str]:
     features, categorical = _boosting_features(splits)
     large = n_rows > LARGE_ROWS
-    settings: dict[str, Any] = {"max_iter": LARGE_MAX_ITER if large else SMALL_MAX_ITER, "early_stopping": large, "random_state": seed, "categorical_features": categorical}
+    settings: dict[str, Any] = {
+        "max_iter": LARGE_MAX_ITER if large else SMALL_MAX_ITER,
+        "early_stopping": large,
+        "random_state": seed,
+        "categorical_features": categorical,
+    }
     if splits.task == "regression":
         model: Any = HistGradientBoostingRegressor(**settings)
         kind = "HistGradientBoostingRegressor"
     else:
         model = HistGradientBoostingClassifier(**settings)
         kind = "HistGradientBoostingClassifier"
-    detail = f"at most {LARGE_MAX_ITER} rounds, early stopping on 10 % of the rows" if large else f"{SMALL_MAX_ITER} rounds"
+    detail = (
+        f"at most {LARGE_MAX_ITER} rounds, early stopping on 10 % of the rows"
+        if large
+        else f"{SMALL_MAX_ITER} rounds"
+    )
     if categorical:
         detail += ", native categorical splits"
-    return "gradient boosting", Pipeline([("features", features), ("model", model)]), f"{kind} ({detail})"
+    return (
+        "gradient boosting",
+        Pipeline([("features", features), ("model", model)]),
+        f"{kind} ({detail})",
+    )
 
 
 # --------------------------------------------------------------------------- fit and score
@@ -179,7 +213,9 @@ def _sample(n_rows: int, keep: int, y: np.ndarray, classify: bool, seed: int) ->
     if n_rows <= keep:
         return None
     strat = y if classify and np.unique(y, return_counts=True)[1].min() >= 2 else None
-    index, _ = train_test_split(np.arange(n_rows), train_size=keep, random_state=seed, stratify=strat)
+    index, _ = train_test_split(
+        np.arange(n_rows), train_size=keep, random_state=seed, stratify=strat
+    )
     return np.sort(index)
 
 
@@ -200,14 +236,25 @@ def _weights(splits: Splits, y: np.ndarray) -> np.ndarray | None:
     return np.asarray([splits.class_weight.get(int(label), 1.0) for label in y], dtype=np.float64)
 
 
-def _fit_one(model: tuple[str, Pipeline, str], x: Any, y: np.ndarray, weights: np.ndarray | None, sample: np.ndarray | None, splits: Splits, metric: str) -> Baseline:
+def _fit_one(
+    model: tuple[str, Pipeline, str],
+    x: Any,
+    y: np.ndarray,
+    weights: np.ndarray | None,
+    sample: np.ndarray | None,
+    splits: Splits,
+    metric: str,
+) -> Baseline:
     """Fit on all of ``x`` (or its ``sample`` rows), then score the test rows once."""
     name, estimator, description = model
     rows = f"{len(y):,} train + validation rows"
     if sample is None:
         description += f"; fitted on {rows}"
     else:
-        description += f"; fitted on a {'stratified ' if splits.task != 'regression' else ''}sample of {len(sample):,} of the {rows}"
+        description += (
+            f"; fitted on a {'stratified ' if splits.task != 'regression' else ''}sample of "
+            f"{len(sample):,} of the {rows}"
+        )
         x, y, weights = _rows(x, sample), y[sample], None if weights is None else weights[sample]
     fit_args = {} if weights is None else {"model__sample_weight": weights}
     with threadpool_limits(limits=FIT_THREADS):
@@ -233,9 +280,13 @@ def fit_baselines(splits: Splits, metric: str, *, seed: int = 0) -> list[Baselin
     classify = splits.task != "regression"
     y = np.concatenate([np.asarray(splits.y_train), np.asarray(splits.y_val)])
     if classify and len(np.unique(y)) < 2:
-        raise DatasetError("the training and validation rows hold a single class; baselines need at least two")
+        raise DatasetError(
+            "the training and validation rows hold a single class; baselines need at least two"
+        )
     if _is_table(splits):
-        x: Any = pd.concat([_frame(splits.x_train, splits), _frame(splits.x_val, splits)], ignore_index=True)
+        x: Any = pd.concat(
+            [_frame(splits.x_train, splits), _frame(splits.x_val, splits)], ignore_index=True
+        )
     else:
         x = np.concatenate([_frame(splits.x_train, splits), _frame(splits.x_val, splits)])
     weights = _weights(splits, y)
@@ -246,7 +297,9 @@ def fit_baselines(splits: Splits, metric: str, *, seed: int = 0) -> list[Baselin
     linear = _fit_one(_linear(splits, seed), x, y, weights, linear_sample, splits, metric)
     boosting_sample = _sample(len(y), BOOSTING_MAX_CELLS // (width * trees), y, classify, seed)
     n_boosting = len(y) if boosting_sample is None else len(boosting_sample)
-    boosting = _fit_one(_boosting(splits, n_boosting, seed), x, y, weights, boosting_sample, splits, metric)
+    boosting = _fit_one(
+        _boosting(splits, n_boosting, seed), x, y, weights, boosting_sample, splits, metric
+    )
     return [linear, boosting]
 
 
@@ -269,20 +322,28 @@ def _gap(metric: str, difference: float) -> str:
 
 
 def verdict(baselines: list[Baseline], metric: str, direction: str, mlp_value: float) -> str:
-    """One line comparing the MLP's test ``metric`` with the baselines' (``direction``: the metric's)."""
+    """One line comparing the MLP's test ``metric`` with the baselines' (``direction``: the
+    metric's)."""
     sign = 1.0 if direction == "maximize" else -1.0
     scored = [b for b in baselines if np.isfinite(b.value)]
     if not scored or not np.isfinite(mlp_value):
-        return f"test {metric} is undefined for the MLP or the baselines, so they cannot be compared"
+        return (
+            f"test {metric} is undefined for the MLP or the baselines, so they cannot be compared"
+        )
     best = max(scored, key=lambda b: sign * b.value)
     lead = sign * (mlp_value - best.value)
     if lead > 0:
         if len(scored) == 1:
             return f"the MLP beats {best.name} by {_gap(metric, lead)} of test {metric}"
-        return f"the MLP beats both baselines on test {metric}, the stronger ({best.name}) by {_gap(metric, lead)}"
+        return (
+            f"the MLP beats both baselines on test {metric}, the stronger ({best.name}) by "
+            f"{_gap(metric, lead)}"
+        )
     if lead == 0:
         return f"the MLP and {best.name} tie on test {metric}"
-    return f"{best.name} is better than the MLP by {_gap(metric, -lead)} of test {metric}: consider it"
+    return (
+        f"{best.name} is better than the MLP by {_gap(metric, -lead)} of test {metric}: consider it"
+    )
 
 
 __all__ = ["POINT_METRICS", "Baseline", "baselines_table", "fit_baselines", "verdict"]

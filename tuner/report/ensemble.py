@@ -80,27 +80,42 @@ def _score(value: float, direction: str) -> float:
 
 def _check_outputs(val_outputs: Sequence[np.ndarray], y_val: np.ndarray) -> list[np.ndarray]:
     if len(val_outputs) == 0:
-        raise ReportError("an ensemble needs at least one model's validation predictions; none were given")
+        raise ReportError(
+            "an ensemble needs at least one model's validation predictions; none were given"
+        )
     outputs = [np.asarray(o, dtype=np.float64) for o in val_outputs]
     shape = outputs[0].shape
     for i, out in enumerate(outputs):
         if out.shape != shape:
-            raise ReportError(f"validation predictions of model {i} have shape {out.shape}, those of model 0 have {shape}; every model must predict the same validation rows")
+            raise ReportError(
+                f"validation predictions of model {i} have shape {out.shape}, those of model 0 "
+                f"have {shape}; every model must predict the same validation rows"
+            )
     if shape[0] != len(y_val):
-        raise ReportError(f"validation predictions have {shape[0]} rows but the validation targets have {len(y_val)}; pass the predictions of the validation split")
+        raise ReportError(
+            f"validation predictions have {shape[0]} rows but the validation targets have "
+            f"{len(y_val)}; pass the predictions of the validation split"
+        )
     return outputs
 
 
 def _check_choices(metric: str, task: str, direction: str | None, size: int, patience: int) -> str:
     if metric not in metrics_mod.METRICS:
-        raise ReportError(f"unknown metric {metric!r}; choose from: {', '.join(metrics_mod.METRICS)}")
+        raise ReportError(
+            f"unknown metric {metric!r}; choose from: {', '.join(metrics_mod.METRICS)}"
+        )
     if task not in metrics_mod.METRICS[metric].tasks:
-        raise ReportError(f"metric {metric!r} does not apply to task {task!r}; choose from: {', '.join(metrics_mod.metrics_for_task(task))}")
+        raise ReportError(
+            f"metric {metric!r} does not apply to task {task!r}; choose from: "
+            f"{', '.join(metrics_mod.metrics_for_task(task))}"
+        )
     direction = direction or metrics_mod.METRICS[metric].direction
     if direction not in DIRECTIONS:
         raise ReportError(f"direction must be one of {', '.join(DIRECTIONS)}, got {direction!r}")
     if size < 1 or patience < 1:
-        raise ReportError(f"ensemble size and patience must be at least 1, got size={size}, patience={patience}")
+        raise ReportError(
+            f"ensemble size and patience must be at least 1, got size={size}, patience={patience}"
+        )
     return direction
 
 
@@ -167,7 +182,8 @@ def select_ensemble(
 
 
 def _signature(model: keras.Model) -> Any:
-    """The model's inputs as comparable data: (name, shape, dtype), keyed as the model takes them."""
+    """The model's inputs as comparable data: (name, shape, dtype), keyed as the model takes
+    them."""
 
     def describe(t: Any) -> tuple[str, tuple[int | None, ...], str]:
         return (t.name, tuple(t.shape), str(t.dtype))
@@ -181,7 +197,8 @@ def _signature(model: keras.Model) -> Any:
 
 
 def _fresh_inputs(model: keras.Model) -> Any:
-    """New ``keras.Input`` tensors with the same structure, names, shapes and dtypes as ``model``'s."""
+    """New ``keras.Input`` tensors with the same structure, names, shapes and dtypes as
+    ``model``'s."""
     keras = load_keras()
 
     def fresh(t: Any) -> Any:
@@ -195,25 +212,41 @@ def _fresh_inputs(model: keras.Model) -> Any:
     return fresh(struct)
 
 
-def _check_members(models: Sequence[keras.Model], weights: Sequence[float], names: Sequence[str]) -> list[float]:
+def _check_members(
+    models: Sequence[keras.Model], weights: Sequence[float], names: Sequence[str]
+) -> list[float]:
     if len(models) == 0:
         raise ReportError("an ensemble needs at least one model; none were given")
     if len(weights) != len(models) or len(names) != len(models):
-        raise ReportError(f"got {len(models)} models, {len(weights)} weights and {len(names)} names; give one weight and one name per model")
+        raise ReportError(
+            f"got {len(models)} models, {len(weights)} weights and {len(names)} names; give one "
+            "weight and one name per model"
+        )
     if len(set(names)) != len(names):
         raise ReportError(f"ensemble member names must be unique, got {', '.join(names)}")
     values = [float(w) for w in weights]
     if any(not math.isfinite(w) or w < 0 for w in values) or sum(values) <= 0:
-        raise ReportError(f"ensemble weights must be finite, non-negative and not all 0, got {values}")
+        raise ReportError(
+            f"ensemble weights must be finite, non-negative and not all 0, got {values}"
+        )
     first = _signature(models[0])
     for name, model in zip(names[1:], models[1:], strict=True):
         if _signature(model) != first:
-            raise ReportError(f"ensemble member {name} takes inputs {_signature(model)}, the first member takes {first}; all members must come from the same study and data")
+            raise ReportError(
+                f"ensemble member {name} takes inputs {_signature(model)}, the first member takes "
+                f"{first}; all members must come from the same study and data"
+            )
     total = sum(values)
     return [w / total for w in values]
 
 
-def average_model(models: Sequence[keras.Model], weights: Sequence[float], *, trial_numbers: Sequence[int] | None = None, name: str = "ensemble") -> keras.Model:
+def average_model(
+    models: Sequence[keras.Model],
+    weights: Sequence[float],
+    *,
+    trial_numbers: Sequence[int] | None = None,
+    name: str = "ensemble",
+) -> keras.Model:
     """One functional model whose output is the weighted average of the members' outputs.
 
     Its inputs copy the first member's (one matrix input, or one named input per CSV column);
@@ -232,6 +265,8 @@ def average_model(models: Sequence[keras.Model], weights: Sequence[float], *, tr
         if weight == 0:
             continue
         nested = keras.Model(member.input, member.output, name=member_name)
-        parts.append(keras.layers.Rescaling(scale=weight, name=f"weight_{member_name}")(nested(inputs)))
+        parts.append(
+            keras.layers.Rescaling(scale=weight, name=f"weight_{member_name}")(nested(inputs))
+        )
     output = keras.layers.Add(name="weighted_average")(parts) if len(parts) > 1 else parts[0]
     return keras.Model(inputs, output, name=name)

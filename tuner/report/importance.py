@@ -45,7 +45,9 @@ class _Fitted:
 def validation_frame(splits: Splits) -> pd.DataFrame:
     """The validation inputs as one column per model input (raw values for a table)."""
     if splits.table is not None:
-        return pd.DataFrame({name: np.asarray(splits.x_val[name]).reshape(-1) for name in splits.feature_names})
+        return pd.DataFrame(
+            {name: np.asarray(splits.x_val[name]).reshape(-1) for name in splits.feature_names}
+        )
     return pd.DataFrame(np.asarray(splits.x_val), columns=list(splits.feature_names))
 
 
@@ -54,12 +56,24 @@ def _model_inputs(frame: pd.DataFrame, splits: Splits) -> Any:
         return frame.to_numpy(dtype=np.float32)
     numeric = {c.name for c in splits.table.numeric}
     return {
-        name: (frame[name].to_numpy(dtype=np.float32) if name in numeric else frame[name].to_numpy(dtype=object)).reshape(-1, 1)
+        name: (
+            frame[name].to_numpy(dtype=np.float32)
+            if name in numeric
+            else frame[name].to_numpy(dtype=object)
+        ).reshape(-1, 1)
         for name in frame.columns
     }
 
 
-def permutation_importance_table(model: keras.Model, splits: Splits, metric: str, *, n_repeats: int = 5, seed: int = 0, max_rows: int | None = 5000) -> list[Importance]:
+def permutation_importance_table(
+    model: keras.Model,
+    splits: Splits,
+    metric: str,
+    *,
+    n_repeats: int = 5,
+    seed: int = 0,
+    max_rows: int | None = 5000,
+) -> list[Importance]:
     """Permutation importance of every input column on the validation split, largest first.
 
     ``metric`` is the study's objective metric; importances are in its units and signed so
@@ -71,7 +85,9 @@ def permutation_importance_table(model: keras.Model, splits: Splits, metric: str
     from tuner.ml.training import predict
 
     if metric not in metrics_mod.METRICS:
-        raise TunerError(f"unknown metric '{metric}'; choose from: {', '.join(metrics_mod.METRICS)}")
+        raise TunerError(
+            f"unknown metric '{metric}'; choose from: {', '.join(metrics_mod.METRICS)}"
+        )
     sign = 1.0 if metrics_mod.METRICS[metric].direction == "maximize" else -1.0
     frame, y = validation_frame(splits), np.asarray(splits.y_val)
     if max_rows is not None and len(frame) > max_rows:
@@ -82,14 +98,28 @@ def permutation_importance_table(model: keras.Model, splits: Splits, metric: str
         outputs = predict(estimator.model, _model_inputs(x, splits))
         return sign * metrics_mod.compute(metric, y_true, outputs, splits.task)
 
-    result = permutation_importance(_Fitted(model), frame, y, scoring=score, n_repeats=n_repeats, random_state=seed)
-    rows = [Importance(str(name), float(mean), float(std)) for name, mean, std in zip(frame.columns, result.importances_mean, result.importances_std, strict=True)]
-    return sorted(rows, key=lambda r: (-r.importance if np.isfinite(r.importance) else np.inf, r.column))
+    result = permutation_importance(
+        _Fitted(model), frame, y, scoring=score, n_repeats=n_repeats, random_state=seed
+    )
+    rows = [
+        Importance(str(name), float(mean), float(std))
+        for name, mean, std in zip(
+            frame.columns, result.importances_mean, result.importances_std, strict=True
+        )
+    ]
+    return sorted(
+        rows, key=lambda r: (-r.importance if np.isfinite(r.importance) else np.inf, r.column)
+    )
 
 
-def importance_rows(model: keras.Model, splits: Splits, metric: str, *, n_repeats: int = 5, seed: int = 0) -> list[dict[str, Any]]:
+def importance_rows(
+    model: keras.Model, splits: Splits, metric: str, *, n_repeats: int = 5, seed: int = 0
+) -> list[dict[str, Any]]:
     """:func:`permutation_importance_table` as JSON-ready rows (for a report's summary)."""
-    return [{"column": r.column, "importance": r.importance, "std": r.std} for r in permutation_importance_table(model, splits, metric, n_repeats=n_repeats, seed=seed)]
+    return [
+        {"column": r.column, "importance": r.importance, "std": r.std}
+        for r in permutation_importance_table(model, splits, metric, n_repeats=n_repeats, seed=seed)
+    ]
 
 
 __all__ = ["Importance", "importance_rows", "permutation_importance_table", "validation_frame"]

@@ -29,18 +29,42 @@ def importance_reliability(study: optuna.Study) -> dict[str, Any]:
     """How many completed trials the parameter importances rest on, and a note when too few."""
     n = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
     reliable = n >= MIN_IMPORTANCE_TRIALS
-    note = None if reliable else f"based on {n} completed trial{'s' if n != 1 else ''} only (fewer than {MIN_IMPORTANCE_TRIALS}): fANOVA importances on so few trials are mostly noise"
-    return {"completed_trials": n, "min_trials": MIN_IMPORTANCE_TRIALS, "reliable": reliable, "note": note}
+    note = (
+        None
+        if reliable
+        else f"based on {n} completed trial{'s' if n != 1 else ''} only (fewer than "
+        f"{MIN_IMPORTANCE_TRIALS}): fANOVA importances on so few trials are mostly noise"
+    )
+    return {
+        "completed_trials": n,
+        "min_trials": MIN_IMPORTANCE_TRIALS,
+        "reliable": reliable,
+        "note": note,
+    }
 
 
 def study_extras(study: optuna.Study, keep_models: int) -> dict[str, Any]:
     """``summary.json``'s leaderboard, importance reliability and saved-model retention."""
-    kept = "every completed trial's model is kept" if keep_models == 0 else f"only the models of the {keep_models} best completed trials are kept; others are re-trained from their seed when reported"
+    kept = (
+        "every completed trial's model is kept"
+        if keep_models == 0
+        else f"only the models of the {keep_models} best completed trials are kept; others are "
+        "re-trained from their seed when reported"
+    )
     return {
         "leaderboard": leaderboard_rows(study),
         "param_importances": importance_reliability(study),
-        "saved_models": {"keep_models": keep_models, "note": f"[search] keep_models = {keep_models}: {kept}"},
+        "saved_models": {
+            "keep_models": keep_models,
+            "note": f"[search] keep_models = {keep_models}: {kept}",
+        },
     }
 
 
-__all__ = ["LEADERBOARD_SIZE", "MIN_IMPORTANCE_TRIALS", "importance_reliability", "leaderboard_rows", "study_extras"]
+__all__ = [
+    "LEADERBOARD_SIZE",
+    "MIN_IMPORTANCE_TRIALS",
+    "importance_reliability",
+    "leaderboard_rows",
+    "study_extras",
+]

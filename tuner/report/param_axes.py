@@ -1,4 +1,5 @@
-"""How a study's parameters sit on a plot axis: categories, numeric ranges, log scales, absent values.
+"""How a study's parameters sit on a plot axis: categories, numeric ranges, log scales, absent
+values.
 
 Shared by the slice and parallel-coordinate figures, so both label a parameter the same way:
 categories in their declared order (long names shortened), numbers over the searched range
@@ -23,7 +24,8 @@ ABSENT = "absent"
 
 
 def pyplot() -> Any:
-    """``matplotlib.pyplot`` on the Agg backend (no display needed); a notebook's own backend is left alone."""
+    """``matplotlib.pyplot`` on the Agg backend (no display needed); a notebook's own backend is
+    left alone."""
     import matplotlib
 
     if "matplotlib.pyplot" not in sys.modules:
@@ -60,13 +62,25 @@ class ParamAxis:
 
     @classmethod
     def of(cls, name: str, distributions: Sequence[BaseDistribution]) -> ParamAxis:
-        """The axis covering every trial's distribution of ``name`` (a study's ranges may have changed)."""
+        """The axis covering every trial's distribution of ``name`` (a study's ranges may have
+        changed)."""
         if any(isinstance(d, CategoricalDistribution) for d in distributions):
-            return cls(name, choices=tuple(dict.fromkeys(c for d in distributions for c in getattr(d, "choices", ()))))
+            return cls(
+                name,
+                choices=tuple(
+                    dict.fromkeys(c for d in distributions for c in getattr(d, "choices", ()))
+                ),
+            )
         last = distributions[-1]
         low = min(float(d.low) for d in distributions)  # type: ignore[attr-defined]
         high = max(float(d.high) for d in distributions)  # type: ignore[attr-defined]
-        return cls(name, low=low, high=high, log=bool(getattr(last, "log", False)), integer=isinstance(last, IntDistribution))
+        return cls(
+            name,
+            low=low,
+            high=high,
+            log=bool(getattr(last, "log", False)),
+            integer=isinstance(last, IntDistribution),
+        )
 
     @property
     def labels(self) -> list[str]:
@@ -74,14 +88,24 @@ class ParamAxis:
         return [short(c) for c in self.choices or ()]
 
     def position(self, value: Any) -> float:
-        """Where ``value`` sits on a slice plot's x axis: a category's index, or the value itself."""
+        """Where ``value`` sits on a slice plot's x axis: a category's index, or the value
+        itself."""
         return float(self.choices.index(value)) if self.choices is not None else float(value)
 
     def scaled(self, value: Any) -> float:
-        """``value`` mapped onto [0, 1] over the categories or the searched range (log where searched so)."""
+        """``value`` mapped onto [0, 1] over the categories or the searched range (log where
+        searched so)."""
         if self.choices is not None:
-            return self.choices.index(value) / (len(self.choices) - 1) if len(self.choices) > 1 else 0.5
-        lo, hi, v = (math.log10(x) for x in (self.low, self.high, value)) if self.log else (self.low, self.high, float(value))
+            return (
+                self.choices.index(value) / (len(self.choices) - 1)
+                if len(self.choices) > 1
+                else 0.5
+            )
+        lo, hi, v = (
+            (math.log10(x) for x in (self.low, self.high, value))
+            if self.log
+            else (self.low, self.high, float(value))
+        )
         return (v - lo) / (hi - lo) if hi > lo else 0.5
 
     def tick_values(self) -> list[float]:
@@ -94,7 +118,9 @@ class ParamAxis:
             subs = (1.0, 2.0, 5.0) if math.log10(self.high / self.low) <= 2.5 else (1.0,)
             candidates = LogLocator(subs=subs).tick_values(self.low, self.high)
         else:
-            candidates = MaxNLocator(5, steps=[1, 2, 2.5, 5, 10], integer=self.integer).tick_values(self.low, self.high)
+            candidates = MaxNLocator(5, steps=[1, 2, 2.5, 5, 10], integer=self.integer).tick_values(
+                self.low, self.high
+            )
         slack = 1e-9 * max(abs(self.low), abs(self.high), 1e-12)
         inside = [float(v) for v in candidates if self.low - slack <= v <= self.high + slack]
         return inside if len(inside) >= 2 else sorted({self.low, self.high})
@@ -114,7 +140,12 @@ class ParamAxis:
         if self.choices is not None:
             labels = self.labels
             rotate = len(labels) > 3 or max((len(s) for s in labels), default=0) > 6
-            ax.set_xticks(range(len(labels)), labels, rotation=30 if rotate else 0, ha="right" if rotate else "center")
+            ax.set_xticks(
+                range(len(labels)),
+                labels,
+                rotation=30 if rotate else 0,
+                ha="right" if rotate else "center",
+            )
             ax.set_xlim(-0.5, len(labels) - 0.5)
             return
         if self.log and self.low > 0:
@@ -138,4 +169,7 @@ def param_axes(trials: Sequence[FrozenTrial]) -> list[ParamAxis]:
     """
     ordered = sorted(trials, key=lambda t: -len(t.params))
     names = list(dict.fromkeys(name for t in ordered for name in t.params))
-    return [ParamAxis.of(name, [t.distributions[name] for t in trials if name in t.distributions]) for name in names]
+    return [
+        ParamAxis.of(name, [t.distributions[name] for t in trials if name in t.distributions])
+        for name in names
+    ]

@@ -32,35 +32,61 @@ def refit_statement(trial: FrozenTrial, config: StudyConfig, rows: int, epochs: 
     """One line saying what the value is and how the exported model was made."""
     mean = trial.user_attrs.get(keys.CV_MEAN, trial.values[0])
     std = trial.user_attrs.get(keys.CV_STD, float("nan"))
-    return f"cross-validated {config.objective.metric} {mean:.4g} ± {std:.2g} over {config.data.folds} folds; exported model refit on {rows:,} rows for {epochs} epochs"
+    return (
+        f"cross-validated {config.objective.metric} {mean:.4g} ± {std:.2g} over "
+        f"{config.data.folds} folds; exported model refit on {rows:,} rows for {epochs} epochs"
+    )
 
 
-def export_refit(trial: FrozenTrial, splits: Splits, config: StudyConfig, staging: Path, *, tolerance: float, threshold: float | None) -> tuple[Any, Path, str, str, dict[str, float], dict[str, Any]]:
+def export_refit(
+    trial: FrozenTrial,
+    splits: Splits,
+    config: StudyConfig,
+    staging: Path,
+    *,
+    tolerance: float,
+    threshold: float | None,
+) -> tuple[Any, Path, str, str, dict[str, float], dict[str, Any]]:
     """(model, path, source, provenance, metrics on the refit rows, check) of a k-fold trial."""
     seed = trial.user_attrs.get(keys.TRIAL_SEED)
     if seed is None:
         raise ReportError(f"trial {trial.number} has no stored seed, so it cannot be refit")
-    mean_best = float(np.mean(trial.user_attrs.get(keys.FOLD_BEST_EPOCHS) or [trial.user_attrs.get(keys.BEST_EPOCH, 0)]))
+    mean_best = float(
+        np.mean(
+            trial.user_attrs.get(keys.FOLD_BEST_EPOCHS)
+            or [trial.user_attrs.get(keys.BEST_EPOCH, 0)]
+        )
+    )
     epochs = refit_epochs(mean_best)
     everything = all_rows(splits, config.data)
     rows = len(everything.y_train)
     outputs = []
     try:
         for _ in range(2):  # the second refit checks that the first is reproducible
-            result = refit(dict(trial.params), splits, config, seed=int(seed), mean_best_epoch=mean_best)
+            result = refit(
+                dict(trial.params), splits, config, seed=int(seed), mean_best_epoch=mean_best
+            )
             outputs.append(predict(result.model, everything.x_train))
     except TrialError as exc:
-        raise ReportError(f"refitting trial {trial.number} on all {rows:,} non-test rows failed: {exc}") from None
+        raise ReportError(
+            f"refitting trial {trial.number} on all {rows:,} non-test rows failed: {exc}"
+        ) from None
     metric = config.objective.metric
     info = art.ModelInfo.for_trial(splits, config, trial.number, float(trial.values[0]), threshold)
     model_path, _ = art.write_model(result.model, info, staging)
-    exported = art.load_model(model_path, error=ReportError)  # the file handed out, as a user loads it
+    exported = art.load_model(
+        model_path, error=ReportError
+    )  # the file handed out, as a user loads it
     own = predict(exported, everything.x_train)
     first = compute(metric, everything.y_train, outputs[0], splits.task)
     second = compute(metric, everything.y_train, own, splits.task)
     difference = abs(second - first)
     if not difference <= tolerance * max(1.0, abs(first)):
-        raise ReportError(f"refitting trial {trial.number} is not deterministic on this machine: two refits from seed {seed} score {first:.6g} and {second:.6g} on their training rows (difference {difference:.3g} exceeds the tolerance {tolerance:g})")
+        raise ReportError(
+            f"refitting trial {trial.number} is not deterministic on this machine: two refits from "
+            f"seed {seed} score {first:.6g} and {second:.6g} on their training rows (difference "
+            f"{difference:.3g} exceeds the tolerance {tolerance:g})"
+        )
     statement = refit_statement(trial, config, rows, epochs)
     check = {
         "kind": "refit",
@@ -71,7 +97,10 @@ def export_refit(trial: FrozenTrial, splits: Splits, config: StudyConfig, stagin
         "refit_first": first,  # a first refit from the same seed, on the same rows
         "difference": difference,  # |reproduced - refit_first|: the refit is deterministic
         "tolerance": tolerance,
-        "tolerance_rule": "two refits from the trial's seed agree: |second - first| <= tolerance * max(1, |first|), on the refit's own rows",
+        "tolerance_rule": (
+            "two refits from the trial's seed agree: |second - first| <= tolerance * max(1, "
+            "|first|), on the refit's own rows"
+        ),
         "cv_mean": trial.user_attrs.get(keys.CV_MEAN, float(trial.values[0])),
         "cv_std": trial.user_attrs.get(keys.CV_STD),
         "fold_values": trial.user_attrs.get(keys.FOLD_VALUES),
@@ -80,7 +109,14 @@ def export_refit(trial: FrozenTrial, splits: Splits, config: StudyConfig, stagin
         "refit_epochs": epochs,
     }
     provenance = f"{statement} (seed {seed}, no early stopping)"
-    return exported, model_path, "refit", provenance, compute_all(everything.y_train, own, splits.task), check
+    return (
+        exported,
+        model_path,
+        "refit",
+        provenance,
+        compute_all(everything.y_train, own, splits.task),
+        check,
+    )
 
 
 __all__ = ["export_refit", "refit_statement"]

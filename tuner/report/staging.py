@@ -17,23 +17,37 @@ from tuner.errors import ReportError
 def staging_dir(out: Path, overwrite: bool) -> Path:
     """A fresh hidden folder beside ``out``; refuses a taken ``out`` unless ``overwrite``."""
     if out.exists() and not out.is_dir():
-        raise ReportError(f"report folder {out} is an existing file; choose another folder with --out")
+        raise ReportError(
+            f"report folder {out} is an existing file; choose another folder with --out"
+        )
     if out.exists() and not overwrite:
-        raise ReportError(f"report folder {out} already exists; pass --overwrite to replace it, or choose another folder with --out")
+        raise ReportError(
+            f"report folder {out} already exists; pass --overwrite to replace it, or choose "
+            "another folder with --out"
+        )
     anchor = out.parent
     while not anchor.exists() and anchor != anchor.parent:
         anchor = anchor.parent
     if not anchor.is_dir():
-        raise ReportError(f"cannot write the report to {out}: {anchor} is a file, not a folder; choose another folder with --out")
+        raise ReportError(
+            f"cannot write the report to {out}: {anchor} is a file, not a folder; choose another "
+            "folder with --out"
+        )
     if not os.access(anchor, os.W_OK | os.X_OK):
-        raise ReportError(f"cannot write the report to {out}: {anchor} is not writable; choose a writable folder with --out")
+        raise ReportError(
+            f"cannot write the report to {out}: {anchor} is not writable; choose a writable folder "
+            "with --out"
+        )
     staging = out.parent / f".{out.name}.partial-{uuid.uuid4().hex[:8]}"
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         staging.mkdir()
     except OSError as exc:
         reason = (exc.strerror or str(exc)).lower()
-        raise ReportError(f"cannot write the report to {out}: {reason} ({exc.filename or out.parent}); choose a writable folder with --out") from None
+        raise ReportError(
+            f"cannot write the report to {out}: {reason} ({exc.filename or out.parent}); choose a "
+            "writable folder with --out"
+        ) from None
     return staging
 
 
@@ -41,7 +55,10 @@ def publish(staging: Path, out: Path, overwrite: bool) -> None:
     """Rename the finished ``staging`` folder to ``out`` (replacing it when ``overwrite``)."""
     if out.exists():
         if not overwrite:
-            raise ReportError(f"report folder {out} appeared while the report was being built; pass --overwrite to replace it")
+            raise ReportError(
+                f"report folder {out} appeared while the report was being built; pass --overwrite "
+                "to replace it"
+            )
         old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
         os.rename(out, old)
         os.rename(staging, out)

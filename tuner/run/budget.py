@@ -156,11 +156,16 @@ def run_trials(
         # The lock stays held until Optuna has created the trial (see _Slot).
         _run_one(study, storage, study_id, _Slot(lock, guard, objective), callbacks, tally)
     if tally.too_many_failures:
-        raise TunerError(f"{tally.failed} trials failed in this run (training diverged); narrow the learning-rate range or check the data")
+        raise TunerError(
+            f"{tally.failed} trials failed in this run (training diverged); narrow the "
+            "learning-rate range or check the data"
+        )
     return tally
 
 
-def _next_step(study: optuna.Study, lock: StudyLock, default_budget: int) -> Literal["start", "wait", "done"]:
+def _next_step(
+    study: optuna.Study, lock: StudyLock, default_budget: int
+) -> Literal["start", "wait", "done"]:
     """Under the held lock: start a trial (the lock stays held), wait, or stop (lock released).
 
     "wait": the rest of the budget is running elsewhere; if one of those trials fails, a slot
@@ -179,11 +184,23 @@ def _next_step(study: optuna.Study, lock: StudyLock, default_budget: int) -> Lit
     lock.release()
     if finished >= budget:
         return "done"
-    _logger.info("study '%s': %d of %d finished, the rest running; waiting", study.study_name, finished, budget)
+    _logger.info(
+        "study '%s': %d of %d finished, the rest running; waiting",
+        study.study_name,
+        finished,
+        budget,
+    )
     return "wait"
 
 
-def _run_one(study: optuna.Study, storage: optuna.storages.RDBStorage, study_id: int, slot: _Slot, callbacks: Sequence[TrialCallback], tally: Tally) -> None:
+def _run_one(
+    study: optuna.Study,
+    storage: optuna.storages.RDBStorage,
+    study_id: int,
+    slot: _Slot,
+    callbacks: Sequence[TrialCallback],
+    tally: Tally,
+) -> None:
     """One trial through Optuna (which records it and calls ``callbacks``), counted in ``tally``."""
     try:
         study.optimize(slot, n_trials=1, callbacks=list(callbacks), gc_after_trial=False)
@@ -195,7 +212,13 @@ def _run_one(study: optuna.Study, storage: optuna.storages.RDBStorage, study_id:
         # Interrupted, or a signal arrived and the store then refused a write (e.g. recording
         # the failure): either way this trial is queued again, exactly once.
         if slot.number is not None:
-            requeue_trial(study, storage, slot.number, interrupted_reason(Interrupted(signum).signal_name), failed_here=isinstance(exc, Interrupted))
+            requeue_trial(
+                study,
+                storage,
+                slot.number,
+                interrupted_reason(Interrupted(signum).signal_name),
+                failed_here=isinstance(exc, Interrupted),
+            )
         if isinstance(exc, Interrupted):
             raise
         raise Interrupted(signum) from exc
@@ -206,7 +229,9 @@ def _run_one(study: optuna.Study, storage: optuna.storages.RDBStorage, study_id:
         tally.failed += 1
 
 
-def _drop_taken_over(storage: optuna.storages.RDBStorage, study_id: int, slot: _Slot, tally: Tally) -> None:
+def _drop_taken_over(
+    storage: optuna.storages.RDBStorage, study_id: int, slot: _Slot, tally: Tally
+) -> None:
     """Inside ``except``: count a trial another worker took over, or re-raise the error."""
     try:
         raise
@@ -216,9 +241,16 @@ def _drop_taken_over(storage: optuna.storages.RDBStorage, study_id: int, slot: _
         # Optuna then refuses our intermediate report or our result (the error it raises
         # for that varies), and the trial is FAIL although our objective did not fail.
         taken_over = slot.returned or slot.refused
-        if not taken_over or slot.number is None or _trial(storage, study_id, slot.number).state != TrialState.FAIL:
+        if (
+            not taken_over
+            or slot.number is None
+            or _trial(storage, study_id, slot.number).state != TrialState.FAIL
+        ):
             raise
-        _logger.warning("trial %d missed its heartbeat and was queued again elsewhere; dropped its result here", slot.number)
+        _logger.warning(
+            "trial %d missed its heartbeat and was queued again elsewhere; dropped its result here",
+            slot.number,
+        )
         tally.taken_over += 1
 
 
@@ -232,7 +264,14 @@ def interrupted_reason(signal_name: str) -> str:
     return f"interrupted by {signal_name}; queued again with the same parameters"
 
 
-def requeue_trial(study: optuna.Study, storage: optuna.storages.RDBStorage, number: int, reason: str, *, failed_here: bool = False) -> bool:
+def requeue_trial(
+    study: optuna.Study,
+    storage: optuna.storages.RDBStorage,
+    number: int,
+    reason: str,
+    *,
+    failed_here: bool = False,
+) -> bool:
     """Fail trial ``number`` if it is still RUNNING and queue it again with the same parameters,
     exactly once; whether it was queued here.
 
@@ -253,7 +292,9 @@ def requeue_trial(study: optuna.Study, storage: optuna.storages.RDBStorage, numb
         trial, failed_here = _trial(storage, study_id, number), True
     if not failed_here or trial.state != TrialState.FAIL or _retried(study, number):
         return False
-    trial.user_attrs = {k: v for k, v in trial.user_attrs.items() if k != FAIL_REASON}  # our own copy
+    trial.user_attrs = {
+        k: v for k, v in trial.user_attrs.items() if k != FAIL_REASON
+    }  # our own copy
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=None)(study, trial)
@@ -262,4 +303,7 @@ def requeue_trial(study: optuna.Study, storage: optuna.storages.RDBStorage, numb
 
 def _retried(study: optuna.Study, number: int) -> bool:
     """Whether some trial of the study is already a retry of trial ``number``."""
-    return any((t.system_attrs.get("retry_history") or [None])[-1] == number for t in study.get_trials(deepcopy=False))
+    return any(
+        (t.system_attrs.get("retry_history") or [None])[-1] == number
+        for t in study.get_trials(deepcopy=False)
+    )

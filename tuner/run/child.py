@@ -49,9 +49,18 @@ def worker_main(spec: WorkerSpec, errors: Any) -> None:
     StartupSignals().install()
     os.environ.update(dict(spec.env))
     try:
-        set_threads(spec.threads)  # the environment says so too; this makes sure, before the first op
+        set_threads(
+            spec.threads
+        )  # the environment says so too; this makes sure, before the first op
         join = pickle.loads(spec.join)
-        join(spec.study_name, storage=spec.storage, data_dir=spec.data_dir, timeout=spec.timeout, verbose=spec.verbose, worker_index=spec.index)
+        join(
+            spec.study_name,
+            storage=spec.storage,
+            data_dir=spec.data_dir,
+            timeout=spec.timeout,
+            verbose=spec.verbose,
+            worker_index=spec.index,
+        )
     except Interrupted as exc:
         raise SystemExit(exc.exit_code) from None
     except TunerError as exc:

@@ -39,11 +39,14 @@ STOP_GRACE = 30.0
 
 
 def _child_env(threads: int, gpu: str | None, backend: str = DEFAULT_BACKEND) -> dict[str, str]:
-    """Environment for one worker process, read by the Keras backend and the BLAS libraries at start."""
+    """Environment for one worker process, read by the Keras backend and the BLAS libraries at
+    start."""
     return worker_env(backend, threads, gpu)
 
 
-def worker_devices(workers: int, threads_per_worker: int | None = None) -> list[tuple[int, str | None]]:
+def worker_devices(
+    workers: int, threads_per_worker: int | None = None
+) -> list[tuple[int, str | None]]:
     """(threads, GPU id or None) of each local worker: the GPUs in turn, several workers per GPU
     when there are more workers than GPUs; the cores divided among the workers."""
     threads = threads_per_worker or max(1, _cores() // workers)
@@ -86,20 +89,43 @@ def run_local_workers(
     seen = {t.number for t in study.get_trials(deepcopy=False) if t.state.is_finished()}
     target = pickle.dumps(join)
     specs = [
-        WorkerSpec(i, study.study_name, storage_url, data_dir, timeout, verbose, threads, tuple(_child_env(threads, gpu, backend).items()), target)
+        WorkerSpec(
+            i,
+            study.study_name,
+            storage_url,
+            data_dir,
+            timeout,
+            verbose,
+            threads,
+            tuple(_child_env(threads, gpu, backend).items()),
+            target,
+        )
         for i, (threads, gpu) in enumerate(worker_devices(workers, threads_per_worker))
     ]
-    watch = None if on_epoch is None else functools.partial(_report_epochs, study, on_epoch, max_epochs, {})
+    watch = (
+        None
+        if on_epoch is None
+        else functools.partial(_report_epochs, study, on_epoch, max_epochs, {})
+    )
     _supervise(study, specs, callbacks, seen, poll, watch=watch)
 
 
 def _start(ctx: Any, spec: WorkerSpec, errors: Any) -> Any:
-    process = ctx.Process(target=worker_main, args=(spec, errors), name=f"tuner-worker-{spec.index}", daemon=False)
+    process = ctx.Process(
+        target=worker_main, args=(spec, errors), name=f"tuner-worker-{spec.index}", daemon=False
+    )
     process.start()
     return process
 
 
-def _supervise(study: optuna.Study, specs: list[WorkerSpec], callbacks: Sequence[TrialCallback], seen: set[int], poll: float, watch: Callable[[], None] | None = None) -> None:
+def _supervise(
+    study: optuna.Study,
+    specs: list[WorkerSpec],
+    callbacks: Sequence[TrialCallback],
+    seen: set[int],
+    poll: float,
+    watch: Callable[[], None] | None = None,
+) -> None:
     """Start the workers, follow the store until they end, stop them all on a signal or error."""
     ctx = multiprocessing.get_context("spawn")
     errors = ctx.Queue()
@@ -166,8 +192,14 @@ def _report(study: optuna.Study, seen: set[int], callbacks: Sequence[TrialCallba
                 callback(study, copy.deepcopy(trial))
 
 
-def _report_epochs(study: optuna.Study, on_epoch: Callable[[int, int, int, float], None], max_epochs: int, shown: dict[int, int]) -> None:
-    """Call ``on_epoch`` for each running trial whose latest reported epoch is new since the last look."""
+def _report_epochs(
+    study: optuna.Study,
+    on_epoch: Callable[[int, int, int, float], None],
+    max_epochs: int,
+    shown: dict[int, int],
+) -> None:
+    """Call ``on_epoch`` for each running trial whose latest reported epoch is new since the last
+    look."""
     try:
         running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     except Exception:  # the store hiccupped; the next poll looks again
@@ -185,7 +217,10 @@ def _check_exits(study: optuna.Study, processes: list[Any], specs: list[WorkerSp
     lost = []
     for p, spec in zip(processes, specs, strict=True):
         if p.exitcode is not None and p.exitcode < 0:
-            lost.append(f"worker {spec.index} (pid {p.pid}) was killed by {signal.Signals(-p.exitcode).name}")
+            lost.append(
+                f"worker {spec.index} (pid {p.pid}) was killed by "
+                f"{signal.Signals(-p.exitcode).name}"
+            )
         elif p.exitcode not in (0, None):
             lost.append(f"worker {spec.index} (pid {p.pid}) exited with code {p.exitcode}")
     if not lost:
@@ -195,4 +230,7 @@ def _check_exits(study: optuna.Study, processes: list[Any], specs: list[WorkerSp
     if finished >= budget:
         _logger.warning("%s; the other workers re-ran its trial", "; ".join(lost))
         return
-    raise TunerError(f"{'; '.join(lost)}; the study holds {finished} of {budget} finished trials. Run the same command again to resume")
+    raise TunerError(
+        f"{'; '.join(lost)}; the study holds {finished} of {budget} finished trials. Run the same "
+        "command again to resume"
+    )

@@ -29,7 +29,9 @@ class Recovered:
     skipped: list[int]  # failed by a worker meanwhile (it queued them itself)
 
 
-def recover_study(study: str | os.PathLike[str], storage: str | None = None, *, force: bool = False) -> Recovered:
+def recover_study(
+    study: str | os.PathLike[str], storage: str | None = None, *, force: bool = False
+) -> Recovered:
     """Fail the RUNNING trials of ``study`` and queue each again with the same parameters.
 
     Raises :class:`~tuner.errors.TunerError` (nothing changed) when some have a fresh heartbeat
@@ -40,8 +42,15 @@ def recover_study(study: str | os.PathLike[str], storage: str | None = None, *, 
     running = running_trials(opened.study, opened.storage)
     if running.alive and not force:
         numbers = ", ".join(str(t.number) for t in running.alive)
-        raise TunerError(f"study '{name}' has {len(running.alive)} running trial(s) with a fresh heartbeat ({numbers}): their workers are alive; stop them first, or pass --force")
+        raise TunerError(
+            f"study '{name}' has {len(running.alive)} running trial(s) with a fresh heartbeat "
+            f"({numbers}): their workers are alive; stop them first, or pass --force"
+        )
     requeued, skipped = [], []
     for trial in sorted([*running.alive, *running.silent], key=lambda t: t.number):
-        (requeued if requeue_trial(opened.study, opened.storage, trial.number, RECOVERED_REASON) else skipped).append(trial.number)
+        (
+            requeued
+            if requeue_trial(opened.study, opened.storage, trial.number, RECOVERED_REASON)
+            else skipped
+        ).append(trial.number)
     return Recovered(name, requeued, skipped)

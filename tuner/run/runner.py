@@ -11,154 +11,50 @@ ones already in the store: running the same command again resumes, and stops at 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 import os
 import time
 import warnings
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Iterator, Sequence
 
 import optuna
 
 from tuner.artifacts import with_model_artifacts
-from tuner.config.parse import load_config, resolve_study, with_overrides
 from tuner.config.schema import StudyConfig
-from tuner.config.start import start_params
-from tuner.config.stored import metric_names, resume_changes, settings_attrs, stored_config
+from tuner.config.stored import stored_config
 from tuner.data.datasets import Splits, load_splits
 from tuner.errors import ConfigError, StudyNotFoundError
 from tuner.keys import BUDGET_ATTR, SEED_ATTR
-from tuner.ml.backend import DEFAULT_BACKEND, check_installed, resolve_backend, use_backend
+from tuner.ml.backend import DEFAULT_BACKEND, resolve_backend, use_backend
 from tuner.run.budget import TrialCallback, run_trials, sampler_seed, study_budget
 from tuner.run.local import run_local_workers
+from tuner.run.prepare import (
+    OnStart,
+    PreparedStudy,
+    _announce,
+    create_or_load_study,
+    load_study_config,
+    prepare_study,
+    with_backend,
+)
 from tuner.run.signals import SignalGuard
 from tuner.search.cv import is_kfold, pruner_resource
 from tuner.search.objective import AfterTrain, Objective, OnEpoch
 from tuner.search.samplers import make_pruner, make_sampler
-from tuner.storage import mask_url, open_existing_storage, open_storage, resolve_storage_url
-from tuner.studies import (
-    RunResult,
-    RunStart,
-    load_existing_study,
-    n_finished,
-    run_start,
-    study_name_for,
-    summarize,
-)
+from tuner.storage import mask_url, open_existing_storage, resolve_storage_url
+from tuner.studies import RunResult, load_existing_study, n_finished, study_name_for, summarize
 
-#: Called once a run has opened its study, before any training: what the study holds.
-OnStart = Callable[[RunStart], None]
-
-# --------------------------------------------------------------------------- study helpers
-
-
-def load_study_config(study: str | os.PathLike[str] | StudyConfig) -> StudyConfig:
-    """A :class:`StudyConfig` from a config, a study name or a path to a study file."""
-    if isinstance(study, StudyConfig):
-        return study
-    return load_config(resolve_study(study))
-
-
-def _record_settings(study: optuna.Study, config: StudyConfig, *, accept_changes: bool = False) -> None:
-    """Check ``config`` against the study's stored settings, then record it (and its metric names).
-
-    A changed setting is refused (nothing written) unless ``accept_changes``, which records the
-    change with the trial it applies from; see :mod:`tuner.config.stored`.
-    """
-    attrs = study.user_attrs
-    stored = stored_config(attrs, study.study_name)
-    n_trials = len(study.get_trials(deepcopy=False))
-    changes = [] if stored is None else resume_changes(stored, config, name=study.study_name, n_trials=n_trials, accept=accept_changes)
-    for key, value in settings_attrs(config, attrs, changes=changes, from_trial=n_trials).items():
-        study.set_user_attr(key, value)
-    if not study.metric_names:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            study.set_metric_names(metric_names(config))
-
-
-def create_or_load_study(config: StudyConfig, storage: optuna.storages.BaseStorage, *, sampler: optuna.samplers.BaseSampler | None = None, pruner: optuna.pruners.BasePruner | None = None, accept_changes: bool = False) -> optuna.Study:
-    """Create the study on first use (recording its config and seed), else load and check it.
-
-    Resuming with other settings is refused unless ``accept_changes`` (see :func:`_record_settings`).
-    """
-    existing = {s.study_name: s for s in optuna.get_all_study_summaries(storage, include_best_trial=False)}
-    if config.name in existing:
-        study = optuna.load_study(study_name=config.name, storage=storage, sampler=sampler, pruner=pruner)
-        _record_settings(study, config, accept_changes=accept_changes)
-        return study
-    try:
-        study = optuna.create_study(study_name=config.name, storage=storage, directions=list(config.objective.directions), sampler=sampler, pruner=pruner)
-    except optuna.exceptions.DuplicatedStudyError:  # another worker created it a moment ago
-        return create_or_load_study(config, storage, sampler=sampler, pruner=pruner, accept_changes=accept_changes)
-    _record_settings(study, config)
-    seed = config.search.seed if config.search.seed is not None else int.from_bytes(os.urandom(4), "little") % (2**31 - 1)
-    study.set_user_attr(SEED_ATTR, seed)
-    for entry in config.search.start:  # [search] start: tried first, queued once (not on resume)
-        study.enqueue_trial(start_params(entry, config.space), skip_if_exists=True)
-    return study
-
-
-@dataclass
-class PreparedStudy:
-    """A study ready to run: its settings, its data, and the store that holds it."""
-
-    config: StudyConfig
-    splits: Splits
-    storage_url: str  # unmasked: pass it on, never print it (use :func:`tuner.storage.mask_url`)
-    storage: optuna.storages.RDBStorage
-    study: optuna.Study
-
-
-def with_backend(config: StudyConfig, *, in_process: bool = True) -> StudyConfig:
-    """``config`` with its Keras backend resolved: the flag or study file's, else ``$KERAS_BACKEND``,
-    else TensorFlow (recorded as None, the stored default); set up here when ``in_process``."""
-    backend = resolve_backend(None, config.training.backend)
-    if in_process:
-        use_backend(backend)
-    else:
-        check_installed(backend)
-    return dataclasses.replace(config, training=dataclasses.replace(config.training, backend=None if backend == DEFAULT_BACKEND else backend))
-
-
-def prepare_study(
-    study: str | os.PathLike[str] | StudyConfig,
-    *,
-    storage: str | None = None,
-    splits: Splits | None = None,
-    data_dir: str | os.PathLike[str] | None = None,
-    in_process: bool = True,
-    accept_changes: bool = False,
-    **overrides: Any,
-) -> PreparedStudy:
-    """Validate the study file, flags and data, then create or load the study in the store.
-
-    Records on the study its budget (``trials``, the total of finished trials) and the run's
-    settings, which workers joining the study read. ``in_process``: trials run in this process
-    (so its Keras backend is set here), not in worker processes. ``accept_changes``: resume
-    even if settings changed, recording the change on the study.
-    """
-    trials = overrides.get("trials")
-    if trials is not None and trials < 1:
-        raise ConfigError(f"--trials must be a positive number of finished trials, got {trials}")
-    config = with_backend(with_overrides(load_study_config(study), **overrides), in_process=in_process)
-    # Validate everything that can fail before the store is touched.
-    splits = splits if splits is not None else load_splits(config.data, data_dir)
-    make_sampler(config.search.sampler, 0)
-    storage_url = resolve_storage_url(storage)
-    rdb = open_storage(storage_url)
-    study_obj = create_or_load_study(config, rdb, accept_changes=accept_changes)
-    study_obj.set_user_attr(BUDGET_ATTR, config.search.trials)
-    return PreparedStudy(config, splits, storage_url, rdb, study_obj)
-
-
-def _announce(prepared: PreparedStudy, on_start: OnStart | None, workers: int) -> None:
-    """Tell ``on_start`` what the study holds before this run trains anything."""
-    if on_start is not None:
-        on_start(run_start(prepared.study, prepared.config, storage_url=prepared.storage_url, budget=prepared.config.search.trials, workers=workers))
-
+__all__ = [
+    "OnStart",
+    "PreparedStudy",
+    "create_or_load_study",
+    "join_study",
+    "load_study_config",
+    "prepare_study",
+    "run_study",
+    "run_workers",
+    "with_backend",
+]
 
 # --------------------------------------------------------------------------- running
 
@@ -213,9 +109,31 @@ def run_study(
     is refused unless ``accept_changes``, which records the change on the study.
     """
     with _run_logging(verbose):
-        prepared = prepare_study(study, storage=storage, splits=splits, data_dir=data_dir, accept_changes=accept_changes, trials=trials, timeout=timeout, max_epochs=max_epochs, seed=seed, sampler=sampler, pruner=pruner, backend=backend)
+        prepared = prepare_study(
+            study,
+            storage=storage,
+            splits=splits,
+            data_dir=data_dir,
+            accept_changes=accept_changes,
+            trials=trials,
+            timeout=timeout,
+            max_epochs=max_epochs,
+            seed=seed,
+            sampler=sampler,
+            pruner=pruner,
+            backend=backend,
+        )
         _announce(prepared, on_start, workers=1)
-        return _run_to_budget(prepared, timeout=prepared.config.search.timeout, worker_index=0, verbose=verbose, callbacks=callbacks, after_train=after_train, max_failures=max_failures, on_epoch=on_epoch)
+        return _run_to_budget(
+            prepared,
+            timeout=prepared.config.search.timeout,
+            worker_index=0,
+            verbose=verbose,
+            callbacks=callbacks,
+            after_train=after_train,
+            max_failures=max_failures,
+            on_epoch=on_epoch,
+        )
 
 
 def _run_to_budget(
@@ -237,12 +155,33 @@ def _run_to_budget(
     # Mix in the trials already stored so a resumed run does not replay the first run's draws.
     study.sampler = make_sampler(search.sampler, sampler_seed(base_seed, already, worker_index))
     study.pruner = make_pruner(search.pruner, pruner_resource(config))
-    objective = Objective(config, splits, base_seed=base_seed, verbose=verbose, after_train=with_model_artifacts(after_train, prepared.storage_url, splits, config), on_epoch=on_epoch)
+    objective = Objective(
+        config,
+        splits,
+        base_seed=base_seed,
+        verbose=verbose,
+        after_train=with_model_artifacts(after_train, prepared.storage_url, splits, config),
+        on_epoch=on_epoch,
+    )
     started = time.monotonic()
     limit = max_failures or max(10, study_budget(study, search.trials))
     with SignalGuard() as signals:
-        tally = run_trials(study, objective, storage=prepared.storage, default_budget=search.trials, guard=signals, timeout=timeout, callbacks=callbacks or (), max_failures=limit)
-    return summarize(study, storage_url=prepared.storage_url, seconds=time.monotonic() - started, trials_run=tally.run)
+        tally = run_trials(
+            study,
+            objective,
+            storage=prepared.storage,
+            default_budget=search.trials,
+            guard=signals,
+            timeout=timeout,
+            callbacks=callbacks or (),
+            max_failures=limit,
+        )
+    return summarize(
+        study,
+        storage_url=prepared.storage_url,
+        seconds=time.monotonic() - started,
+        trials_run=tally.run,
+    )
 
 
 def join_study(
@@ -277,13 +216,24 @@ def join_study(
         study_obj = load_existing_study(name, rdb)
         config = stored_config(study_obj.user_attrs, name)
         if config is None:
-            raise StudyNotFoundError(f"study '{name}' in {mask_url(storage_url)} has no tuner settings (it was not started by tuner run); start it with: tuner run --study {name}")
+            raise StudyNotFoundError(
+                f"study '{name}' in {mask_url(storage_url)} has no tuner settings (it was not "
+                f"started by tuner run); start it with: tuner run --study {name}"
+            )
         use_backend(resolve_backend(backend, config.training.backend or DEFAULT_BACKEND))
         splits = load_splits(config.data, data_dir)
         if trials is not None:
             study_obj.set_user_attr(BUDGET_ATTR, trials)
         prepared = PreparedStudy(config, splits, storage_url, rdb, study_obj)
-        return _run_to_budget(prepared, timeout=timeout, worker_index=worker_index, verbose=verbose, callbacks=callbacks, after_train=after_train, max_failures=max_failures)
+        return _run_to_budget(
+            prepared,
+            timeout=timeout,
+            worker_index=worker_index,
+            verbose=verbose,
+            callbacks=callbacks,
+            after_train=after_train,
+            max_failures=max_failures,
+        )
 
 
 def run_workers(
@@ -317,21 +267,96 @@ def run_workers(
     :func:`run_study`; with several workers this process reads each running trial's latest
     epoch from the store every ``poll`` seconds.
     """
+    _check_workers(workers, threads_per_worker)
+    overrides = dict(
+        trials=trials,
+        timeout=timeout,
+        max_epochs=max_epochs,
+        seed=seed,
+        sampler=sampler,
+        pruner=pruner,
+        backend=backend,
+    )
+    if workers == 1 and threads_per_worker is None:
+        return run_study(
+            study,
+            storage=storage,
+            data_dir=data_dir,
+            verbose=verbose,
+            callbacks=list(callbacks),
+            on_start=on_start,
+            on_epoch=on_epoch,
+            accept_changes=accept_changes,
+            **overrides,
+        )
+    with _run_logging(verbose):
+        prepared = prepare_study(
+            study,
+            storage=storage,
+            data_dir=data_dir,
+            in_process=False,
+            accept_changes=accept_changes,
+            **overrides,
+        )
+        _announce(prepared, on_start, workers=workers)
+        return _run_in_processes(
+            prepared,
+            workers=workers,
+            data_dir=data_dir,
+            verbose=verbose,
+            threads_per_worker=threads_per_worker,
+            callbacks=callbacks,
+            poll=poll,
+            on_epoch=on_epoch,
+        )
+
+
+def _check_workers(workers: int, threads_per_worker: int | None) -> None:
+    """Refuse a worker count or a thread count that is not a positive whole number."""
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ConfigError(f"--workers must be a whole number of processes, at least 1; got {workers!r}")
+        raise ConfigError(
+            f"--workers must be a whole number of processes, at least 1; got {workers!r}"
+        )
     if threads_per_worker is not None and threads_per_worker < 1:
         raise ConfigError(f"threads_per_worker must be at least 1, got {threads_per_worker}")
-    overrides = dict(trials=trials, timeout=timeout, max_epochs=max_epochs, seed=seed, sampler=sampler, pruner=pruner, backend=backend)
-    if workers == 1 and threads_per_worker is None:
-        return run_study(study, storage=storage, data_dir=data_dir, verbose=verbose, callbacks=list(callbacks), on_start=on_start, on_epoch=on_epoch, accept_changes=accept_changes, **overrides)
-    with _run_logging(verbose):
-        prepared = prepare_study(study, storage=storage, data_dir=data_dir, in_process=False, accept_changes=accept_changes, **overrides)
-        _announce(prepared, on_start, workers=workers)
-        study_obj = prepared.study
-        started = time.monotonic()
-        n_before = len(study_obj.get_trials(deepcopy=False))
-        if n_finished(study_obj) < prepared.config.search.trials:
-            local_data = None if data_dir is None else str(data_dir)
-            run_local_workers(study_obj, join=join_study, workers=workers, storage_url=prepared.storage_url, data_dir=local_data, timeout=prepared.config.search.timeout, verbose=verbose, threads_per_worker=threads_per_worker, callbacks=callbacks, poll=poll, backend=prepared.config.training.backend or DEFAULT_BACKEND, on_epoch=None if is_kfold(prepared.config) else on_epoch, max_epochs=prepared.config.training.max_epochs)
-        trials_run = len(study_obj.get_trials(deepcopy=False)) - n_before
-        return summarize(study_obj, storage_url=prepared.storage_url, seconds=time.monotonic() - started, trials_run=trials_run)
+
+
+def _run_in_processes(
+    prepared: PreparedStudy,
+    *,
+    workers: int,
+    data_dir: str | os.PathLike[str] | None,
+    verbose: bool,
+    threads_per_worker: int | None,
+    callbacks: Sequence[TrialCallback],
+    poll: float,
+    on_epoch: OnEpoch | None,
+) -> RunResult:
+    """``workers`` local processes on the prepared study until its budget is met."""
+    study_obj = prepared.study
+    started = time.monotonic()
+    n_before = len(study_obj.get_trials(deepcopy=False))
+    if n_finished(study_obj) < prepared.config.search.trials:
+        local_data = None if data_dir is None else str(data_dir)
+        run_local_workers(
+            study_obj,
+            join=join_study,
+            workers=workers,
+            storage_url=prepared.storage_url,
+            data_dir=local_data,
+            timeout=prepared.config.search.timeout,
+            verbose=verbose,
+            threads_per_worker=threads_per_worker,
+            callbacks=callbacks,
+            poll=poll,
+            backend=prepared.config.training.backend or DEFAULT_BACKEND,
+            on_epoch=None if is_kfold(prepared.config) else on_epoch,
+            max_epochs=prepared.config.training.max_epochs,
+        )
+    trials_run = len(study_obj.get_trials(deepcopy=False)) - n_before
+    return summarize(
+        study_obj,
+        storage_url=prepared.storage_url,
+        seconds=time.monotonic() - started,
+        trials_run=trials_run,
+    )

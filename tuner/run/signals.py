@@ -9,6 +9,8 @@ stops, and the next worker to look fails and re-queues it after the grace period
 from __future__ import annotations
 
 import contextlib
+import gc
+import os
 import signal
 import threading
 import time
@@ -33,6 +35,7 @@ class SignalGuard:
     def __init__(self) -> None:
         self.signum: int | None = None
         self._raisable = False
+        self._deferred = False  # the signal landed in a gc callback and is delivered again
         self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> SignalGuard:
@@ -47,10 +50,18 @@ class SignalGuard:
         self._previous.clear()
 
     def _handle(self, signum: int, frame: Any) -> None:
-        if self.signum is not None:
+        if self.signum is not None and not self._deferred:
             return
         self.signum = signum
+        self._deferred = False
         if self._raisable:
+            if _in_gc_callback(frame):
+                # Python prints and drops an exception raised inside a garbage-collector
+                # callback ("Exception ignored in ..."; JAX registers one, and TensorFlow
+                # imports JAX where it is installed): deliver the signal again a moment later.
+                self._deferred = True
+                threading.Timer(0.05, os.kill, (os.getpid(), signum)).start()
+                return
             self._raisable = False
             raise Interrupted(signum)
 
@@ -72,6 +83,16 @@ class SignalGuard:
     def sleep(self, seconds: float) -> None:
         with self.raising():
             time.sleep(seconds)
+
+
+def _in_gc_callback(frame: Any) -> bool:
+    """Whether ``frame`` runs inside a callback of Python's garbage collector."""
+    codes = {getattr(callback, "__code__", None) for callback in gc.callbacks} - {None}
+    while codes and frame is not None:
+        if frame.f_code in codes:
+            return True
+        frame = frame.f_back
+    return False
 
 
 class StartupSignals:

@@ -85,7 +85,17 @@ class CVResult:
         return float(np.mean(found)) if found else None
 
 
-def cross_validate(trial: optuna.Trial | None, params: dict[str, Any], splits: Splits, config: StudyConfig, *, seed: int, prune: bool = True, verbose: bool = False, on_fold: Any = None) -> CVResult:
+def cross_validate(
+    trial: optuna.Trial | None,
+    params: dict[str, Any],
+    splits: Splits,
+    config: StudyConfig,
+    *,
+    seed: int,
+    prune: bool = True,
+    verbose: bool = False,
+    on_fold: Any = None,
+) -> CVResult:
     """Train ``params`` on every fold; report the running mean after each (may raise TrialPruned).
 
     ``on_fold(result)`` is called after each fold (e.g. to release the fold's model).
@@ -115,14 +125,38 @@ def record(trial: optuna.Trial, result: CVResult) -> None:
     trial.set_user_attr(keys.TRAIN_SECONDS, round(result.seconds, 3))
 
 
-def refit(params: dict[str, Any], splits: Splits, config: StudyConfig, *, seed: int, mean_best_epoch: float) -> TrainResult:
+def refit(
+    params: dict[str, Any],
+    splits: Splits,
+    config: StudyConfig,
+    *,
+    seed: int,
+    mean_best_epoch: float,
+) -> TrainResult:
     """The model of a cross-validated trial: trained on every non-test row (train and
     validation together) for :func:`refit_epochs` epochs from the trial's seed, nothing
     watching the validation rows (they are in training)."""
-    return train(params, all_rows(splits, config.data), config, seed=seed, max_epochs=refit_epochs(mean_best_epoch), fixed_epochs=True)
+    return train(
+        params,
+        all_rows(splits, config.data),
+        config,
+        seed=seed,
+        max_epochs=refit_epochs(mean_best_epoch),
+        fixed_epochs=True,
+    )
 
 
-def run_kfold_trial(trial: optuna.Trial, params: dict[str, Any], splits: Splits, config: StudyConfig, *, seed: int, prune: bool, verbose: bool = False, after_train: Sequence[Callable[[optuna.Trial, TrainResult], None]] = ()) -> float:
+def run_kfold_trial(
+    trial: optuna.Trial,
+    params: dict[str, Any],
+    splits: Splits,
+    config: StudyConfig,
+    *,
+    seed: int,
+    prune: bool,
+    verbose: bool = False,
+    after_train: Sequence[Callable[[optuna.Trial, TrainResult], None]] = (),
+) -> float:
     """One cross-validated trial: its value (the mean over folds), its numbers on the trial.
 
     A pruned trial records the folds it finished, then raises :class:`optuna.TrialPruned`.
@@ -130,7 +164,9 @@ def run_kfold_trial(trial: optuna.Trial, params: dict[str, Any], splits: Splits,
     and the hooks get that model, with the trial's value and threshold.
     """
     try:
-        result = cross_validate(trial, params, splits, config, seed=seed, prune=prune, verbose=verbose)
+        result = cross_validate(
+            trial, params, splits, config, seed=seed, prune=prune, verbose=verbose
+        )
     except FoldsPruned as pruned:
         record(trial, pruned.partial)
         raise
@@ -142,7 +178,9 @@ def run_kfold_trial(trial: optuna.Trial, params: dict[str, Any], splits: Splits,
         trial.set_user_attr(keys.THRESHOLD, threshold)
     if after_train:
         model = refit(params, splits, config, seed=seed, mean_best_epoch=result.mean_best_epoch)
-        summary = dataclasses.replace(model, best_value=result.mean, val_metrics=result.val_metrics(), threshold=threshold)
+        summary = dataclasses.replace(
+            model, best_value=result.mean, val_metrics=result.val_metrics(), threshold=threshold
+        )
         for hook in after_train:
             hook(trial, summary)
     return result.mean
@@ -156,4 +194,15 @@ class FoldsPruned(optuna.TrialPruned):
         self.partial = partial
 
 
-__all__ = ["CVResult", "FoldsPruned", "cross_validate", "fold_seed", "is_kfold", "pruner_resource", "record", "refit", "refit_epochs", "run_kfold_trial"]
+__all__ = [
+    "CVResult",
+    "FoldsPruned",
+    "cross_validate",
+    "fold_seed",
+    "is_kfold",
+    "pruner_resource",
+    "record",
+    "refit",
+    "refit_epochs",
+    "run_kfold_trial",
+]

@@ -44,11 +44,19 @@ OnEpoch = Callable[[int, int, int, float], None]
 
 
 def trial_seed(base_seed: int, trial_number: int) -> int:
-    """The per-trial seed: derived from the study's seed and the trial number, stored on the trial."""
+    """The per-trial seed: derived from the study's seed and the trial number, stored on the
+    trial."""
     return (base_seed * 1_000_003 + trial_number * 7_919 + 12_345) % (2**31 - 1)
 
 
-def _pruning_callback(trial: optuna.Trial, monitor: str, *, prune: bool = True, on_epoch: OnEpoch | None = None, max_epochs: int = 0) -> Any:
+def _pruning_callback(
+    trial: optuna.Trial,
+    monitor: str,
+    *,
+    prune: bool = True,
+    on_epoch: OnEpoch | None = None,
+    max_epochs: int = 0,
+) -> Any:
     load_keras()
     from optuna_integration.keras import KerasPruningCallback
 
@@ -71,7 +79,16 @@ def _pruning_callback(trial: optuna.Trial, monitor: str, *, prune: bool = True, 
 class Objective:
     """Callable objective for ``study.optimize``; data is loaded once, outside the trials."""
 
-    def __init__(self, config: StudyConfig, splits: Splits, *, base_seed: int, verbose: bool = False, after_train: list[AfterTrain] | None = None, on_epoch: OnEpoch | None = None):
+    def __init__(
+        self,
+        config: StudyConfig,
+        splits: Splits,
+        *,
+        base_seed: int,
+        verbose: bool = False,
+        after_train: list[AfterTrain] | None = None,
+        on_epoch: OnEpoch | None = None,
+    ):
         self.config = config
         self.splits = splits
         self.base_seed = base_seed
@@ -84,16 +101,42 @@ class Objective:
         # A trial queued again after its worker died carries its seed over: a faithful re-run.
         seed = int(trial.user_attrs.get(TRIAL_SEED, trial_seed(self.base_seed, trial.number)))
         trial.set_user_attr(TRIAL_SEED, seed)
-        n_params = count_params(params, self.splits.n_features, n_outputs(self.splits.task, self.splits.n_classes))
+        n_params = count_params(
+            params, self.splits.n_features, n_outputs(self.splits.task, self.splits.n_classes)
+        )
         trial.set_user_attr(N_PARAMS, n_params)
         two_objectives = self.config.objective.size_objective is not None  # metric, then n_params
-        pruning = _pruning_callback(trial, f"val_{self.config.objective.metric}", prune=not two_objectives, on_epoch=self.on_epoch, max_epochs=self.config.training.max_epochs)
+        pruning = _pruning_callback(
+            trial,
+            f"val_{self.config.objective.metric}",
+            prune=not two_objectives,
+            on_epoch=self.on_epoch,
+            max_epochs=self.config.training.max_epochs,
+        )
         started = time.perf_counter()
         try:
-            if is_kfold(self.config):  # one model per fold; the after_train hooks get a refit on all rows
-                value = run_kfold_trial(trial, params, self.splits, self.config, seed=seed, prune=not two_objectives, verbose=self.verbose, after_train=self.after_train)
+            if is_kfold(
+                self.config
+            ):  # one model per fold; the after_train hooks get a refit on all rows
+                value = run_kfold_trial(
+                    trial,
+                    params,
+                    self.splits,
+                    self.config,
+                    seed=seed,
+                    prune=not two_objectives,
+                    verbose=self.verbose,
+                    after_train=self.after_train,
+                )
                 return (value, float(n_params)) if two_objectives else value
-            result = train(params, self.splits, self.config, seed=seed, callbacks=[pruning], verbose=self.verbose)
+            result = train(
+                params,
+                self.splits,
+                self.config,
+                seed=seed,
+                callbacks=[pruning],
+                verbose=self.verbose,
+            )
             trial.set_user_attr(EPOCHS_RUN, result.epochs_run)
             trial.set_user_attr(BEST_EPOCH, result.best_epoch)
             trial.set_user_attr(TRAIN_SECONDS, round(result.seconds, 3))

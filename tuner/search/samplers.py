@@ -51,14 +51,19 @@ def _gp(seed: int | None) -> BaseSampler:
     try:
         import torch  # noqa: F401  (GPSampler needs PyTorch)
     except ImportError:
-        raise ConfigError("sampler 'gp' needs PyTorch; install it with: pip install 'tuner[gp]' (or choose tpe, random or cmaes)") from None
+        raise ConfigError(
+            "sampler 'gp' needs PyTorch; install it with: pip install 'tuner[gp]' (or choose tpe, "
+            "random or cmaes)"
+        ) from None
     return optuna.samplers.GPSampler(seed=seed, deterministic_objective=False)
 
 
 def _hyperband(max_epochs: int) -> BasePruner:
     import optuna
 
-    return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max_epochs, reduction_factor=3)
+    return optuna.pruners.HyperbandPruner(
+        min_resource=1, max_resource=max_epochs, reduction_factor=3
+    )
 
 
 def _median(max_epochs: int) -> BasePruner:
@@ -90,12 +95,19 @@ SAMPLERS: dict[str, SamplerSpec] = {
     )
 }
 #: Pruner name → factory taking the study's ``max_epochs``.
-PRUNERS: dict[str, Callable[[int], BasePruner]] = {"hyperband": _hyperband, "median": _median, "sha": _sha, "none": _none}
+PRUNERS: dict[str, Callable[[int], BasePruner]] = {
+    "hyperband": _hyperband,
+    "median": _median,
+    "sha": _sha,
+    "none": _none,
+}
 
 SAMPLER_NAMES: tuple[str, ...] = tuple(SAMPLERS)
 PRUNER_NAMES: tuple[str, ...] = tuple(PRUNERS)
 #: Samplers that can optimise a metric and a size objective together.
-MULTI_OBJECTIVE_SAMPLERS: tuple[str, ...] = tuple(name for name, spec in SAMPLERS.items() if spec.multi_objective)
+MULTI_OBJECTIVE_SAMPLERS: tuple[str, ...] = tuple(
+    name for name, spec in SAMPLERS.items() if spec.multi_objective
+)
 
 
 def make_sampler(name: str, seed: int | None) -> BaseSampler:
@@ -109,7 +121,8 @@ def make_pruner(name: str, max_resource: int) -> BasePruner:
     """Optuna pruner by name: ``hyperband`` (default), ``median``, ``sha`` or ``none``.
 
     ``max_resource`` is the most steps a trial reports: its ``max_epochs``, or with
-    ``[data] validation = "kfold"`` its number of folds (see :func:`tuner.search.cv.pruner_resource`).
+    ``[data] validation = "kfold"`` its number of folds (see
+    :func:`tuner.search.cv.pruner_resource`).
     """
     if name not in PRUNERS:
         raise ConfigError(f"unknown pruner '{name}'; choose from: {', '.join(PRUNER_NAMES)}")

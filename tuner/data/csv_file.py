@@ -1,0 +1,90 @@
+"""Reading a CSV file as text columns, and the small helpers its checks share."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tuner.errors import DatasetError, first_line
+
+
+def read_csv(
+    path: str | Path, *, usecols: Sequence[str] | None = None, nrows: int | None = None
+) -> pd.DataFrame:
+    """A CSV file as text columns (missing cells as NaN), or a one-line :class:`DatasetError`."""
+    path = Path(path)
+    if not path.is_file():
+        if path.exists():
+            raise DatasetError(f"{path} is not a file; [data] path must name a CSV file")
+        raise DatasetError(
+            f"CSV file {path} does not exist; fix [data] path (a relative path is relative to the "
+            "study file's folder)"
+        )
+    try:
+        with path.open(encoding="utf-8-sig") as fh:
+            first = fh.readline()
+        sep = max((",", ";", "\t"), key=first.count) if first.strip() else ","
+        frame = pd.read_csv(
+            path,
+            sep=sep,
+            dtype=str,
+            skipinitialspace=True,
+            usecols=usecols,
+            nrows=nrows,
+            encoding="utf-8-sig",
+        )
+    except pd.errors.EmptyDataError:
+        raise DatasetError(
+            f"CSV file {path} is empty; it needs a header row naming the columns, then one row "
+            "per example"
+        ) from None
+    except pd.errors.ParserError as exc:
+        raise DatasetError(f"CSV file {path} cannot be parsed: {first_line(exc)}") from None
+    except UnicodeDecodeError:
+        raise DatasetError(
+            f"CSV file {path} is not UTF-8 text; save it as UTF-8 and run again"
+        ) from None
+    except OSError as exc:
+        raise DatasetError(f"CSV file {path} cannot be read ({exc.strerror or exc})") from None
+    if nrows is None and len(frame) == 0:
+        raise DatasetError(
+            f"CSV file {path} has a header but no data rows; add one row per example below the "
+            "header"
+        )
+    return frame
+
+
+def check_target(frame: pd.DataFrame, target: str, path: Path) -> None:
+    if target in frame.columns:
+        return
+    hint = difflib.get_close_matches(target, [str(c) for c in frame.columns], n=1)
+    extra = f" (did you mean '{hint[0]}'?)" if hint else ""
+    raise DatasetError(
+        f"target column '{target}' is not in {path}{extra}; its columns are: "
+        f"{', '.join(map(str, frame.columns))}"
+    )
+
+
+def clean_text(values: pd.Series) -> pd.Series:
+    """Stripped text; empty cells become missing (NaN)."""
+    text = values.astype("string").str.strip()
+    keep = (text.notna() & (text != "")).fillna(False).astype(bool)
+    return text.astype(object).where(keep, np.nan)
+
+
+def rows_text(n: int) -> str:
+    """``n`` rows, in words: "1 row", "2,000 rows"."""
+    return f"{n:,} row{'s' if n != 1 else ''}"
+
+
+def line_number(frame_index: Any) -> int:
+    """The CSV file's line for a row of the frame read from it."""
+    return int(frame_index) + 2  # the header is line 1
+
+
+__all__ = ["check_target", "clean_text", "line_number", "read_csv", "rows_text"]
