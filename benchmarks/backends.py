@@ -4,8 +4,10 @@ For every installed backend (TensorFlow, JAX, PyTorch) and every MLP 784-{128,51
 at batch 128 and 512, two training paths:
 
 - ``fit``: bare ``model.fit`` with Keras' defaults (a Sequential model, no validation);
-- ``tuner``: tuner's training path (:func:`tuner.ml.training.train`), which also scores the
-  validation split after every epoch.
+- ``tuner``: tuner's training path (:func:`tuner.ml.training.train`) through ``model.fit``
+  (``[training] fused = "off"``), which also scores the validation split after every epoch;
+- ``fused`` (JAX only): the same, each epoch one compiled program (:mod:`tuner.ml.fused`),
+  what a JAX study trains with by default.
 
 Keras fixes its backend once per process, so each backend runs in a child process; the children
 alternate (one per backend each round, the order rotated every round), in one run. An epoch's
@@ -47,6 +49,11 @@ def _params(widths: tuple[int, int], batch: int) -> dict[str, Any]:
         "batch_size": batch,
         "optimizer": "adam",
     }
+
+
+def _paths(backend: str) -> tuple[str, ...]:
+    """The training paths timed on ``backend``: the fused epoch exists on JAX only."""
+    return ("fit", "tuner", "fused") if backend == "jax" else ("fit", "tuner")
 
 
 def child(
@@ -118,16 +125,21 @@ def child(
             callbacks=[fit_timer],
             verbose=0,
         )
-        tuner_timer = Timer()
-        train(
-            _params(widths, batch),
-            splits,
-            config,
-            seed=seed,
-            callbacks=[tuner_timer],
-            max_epochs=epochs,
-        )
-        out["times"][key] = {"fit": fit_timer.seconds, "tuner": tuner_timer.seconds}
+        out["times"][key] = {"fit": fit_timer.seconds}
+        for path in _paths(backend)[1:]:
+            timer = Timer()
+            fused = "on" if path == "fused" else "off"
+            train(
+                _params(widths, batch),
+                splits,
+                dataclasses.replace(
+                    config, training=dataclasses.replace(config.training, fused=fused)
+                ),
+                seed=seed,
+                callbacks=[timer],
+                max_epochs=epochs,
+            )
+            out["times"][key][path] = timer.seconds
         keras.backend.clear_session()
         gc.collect()
     return out
@@ -228,12 +240,14 @@ def main() -> None:
         flops = epoch_flops([784, *widths_, 10], n)
         steady = {}
         for b in backends:
-            for path in ("fit", "tuner"):
+            for path in _paths(b):
                 epochs_s = [run["times"][key][path] for run in runs[b]]
                 steady[b, path] = C.median(s for e in epochs_s for s in e[1:])
                 first = C.median(e[0] for e in epochs_s)
                 figures[f"{key} {b} {path}"] = {"epoch_s": steady[b, path], "first_epoch_s": first}
-                base = steady.get(("tensorflow", path), float("nan"))
+                base = steady.get(
+                    ("tensorflow", "tuner" if path == "fused" else path), float("nan")
+                )
                 table.append(
                     [
                         key,

@@ -37,6 +37,8 @@ N_PARAMS = "n_params"
 EPOCHS_RUN = "epochs_run"
 BEST_EPOCH = "best_epoch"
 TRAIN_SECONDS = "train_seconds"
+#: Trials trained packed: how many slots their pack had.
+PACKED = "packed"
 #: Every validation metric of the task, for the restored (best-epoch) weights.
 VAL_METRICS = "val_metrics"
 #: Per-epoch training history (loss, metrics, learning rate).

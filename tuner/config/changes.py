@@ -24,7 +24,9 @@ INCOMPARABLE = ("data", "objective")
 FIXED_CHOICES = frozenset({"space.activation", "space.batch_size", "space.optimizer"})
 #: Fields that may differ on every run: the budget, the time limit, and the Keras backend
 #: (which workers on other machines may choose for themselves).
-RUN_LEVEL = frozenset({"search.trials", "search.timeout", "training.backend"})
+RUN_LEVEL = frozenset(
+    {"search.trials", "search.timeout", "training.backend", "training.fused", "training.pack"}
+)
 #: Fields used once, when the study is created: [search] start is queued then, never again.
 CREATION_ONLY = frozenset({"search.start"})
 #: Fields not compared on resume.

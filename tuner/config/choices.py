@@ -43,6 +43,8 @@ MAX_EPOCHS = 10_000
 MAX_SEED = 2**32 - 1
 #: ``tuner run --workers``: the most local worker processes on one machine.
 MAX_WORKERS = 256
+#: ``[training] pack`` / ``--pack``: the most trials trained at once.
+MAX_PACK = 1024
 
 __all__ = [
     "ACTIVATIONS",
@@ -52,6 +54,7 @@ __all__ = [
     "MAX_HELD_OUT",
     "MAX_SEED",
     "MAX_WORKERS",
+    "MAX_PACK",
     "MIN_SAMPLES",
     "OPTIMIZERS",
     "SIZE_OBJECTIVES",

@@ -20,6 +20,7 @@ from tuner.config.choices import (
     MAX_EPOCHS,
     MAX_FRACTION,
     MAX_HELD_OUT,
+    MAX_PACK,
     MAX_SEED,
     MIN_SAMPLES,
     OPTIMIZERS,
@@ -43,7 +44,7 @@ from tuner.data.tables import infer_table_task
 from tuner.errors import ConfigError, StudyNotFoundError
 from tuner.ml.backend import BACKENDS
 from tuner.ml.metrics import METRICS, TASKS, default_metric, metrics_for_task
-from tuner.ml.training import MONITORS
+from tuner.ml.training import FUSED_CHOICES, MONITORS
 from tuner.search.samplers import MULTI_OBJECTIVE_SAMPLERS, PRUNER_NAMES, SAMPLER_NAMES
 
 if sys.version_info >= (3, 11):
@@ -77,6 +78,19 @@ def config_from_dict(data: Mapping[str, Any]) -> StudyConfig:
     return parse_config(_dict_to_toml_shape(data), source="<stored study>")
 
 
+def _pack(tr: TomlTable) -> int | None:
+    """``[training] pack``: "auto" (None) or a number of trials trained at once."""
+    value = tr.raw.get("pack", "auto")
+    if value == "auto":
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_PACK:
+        tr.fail(
+            f'[training] pack must be "auto" or the number of trials trained at once, '
+            f"1 to {MAX_PACK}; got {value!r}"
+        )
+    return int(value)
+
+
 def with_overrides(config: StudyConfig, **overrides: Any) -> StudyConfig:
     """Apply command-line overrides; ``None`` values are ignored. Validated like the file."""
     search = {
@@ -86,7 +100,7 @@ def with_overrides(config: StudyConfig, **overrides: Any) -> StudyConfig:
     }
     training = {
         k: overrides[k]
-        for k in ("max_epochs", "patience", "backend")
+        for k in ("max_epochs", "patience", "backend", "pack")
         if overrides.get(k) is not None
     }
     data = config.to_dict()
@@ -254,6 +268,8 @@ def _parse_training(raw: Mapping[str, Any], source: str) -> TrainingConfig:
         reduce_lr_factor=tr.number("reduce_lr_factor", TrainingConfig.reduce_lr_factor, high=1.0),
         monitor=tr.string("monitor", TrainingConfig.monitor, choices=MONITORS),
         backend=tr.string("backend", None, choices=BACKENDS),
+        fused=tr.string("fused", TrainingConfig.fused, choices=FUSED_CHOICES),
+        pack=_pack(tr),
     )
     if training.reduce_lr_factor <= 0.0:
         tr.fail(

@@ -90,6 +90,12 @@ class TrainingConfig:
     # The Keras backend: "tensorflow", "jax" or "torch"; None in a study file means "not chosen"
     # ($KERAS_BACKEND, else TensorFlow), and in a stored study TensorFlow.
     backend: str | None = None
+    # The JAX training path (tuner.ml.fused): "auto" uses it on the JAX backend, "on" insists on
+    # it (the study must run on JAX), "off" trains with model.fit on every backend.
+    fused: str = "auto"
+    # Trials trained at once in one compiled program (tuner.search.packed; JAX only). None is
+    # "auto": packed on an accelerator, one at a time on a CPU.
+    pack: int | None = None
 
 
 @dataclass(frozen=True)
@@ -135,7 +141,7 @@ _OPTIONAL_FIELDS = {
         not in ("dataset", "validation_fraction", "test_fraction", "split_seed", "n_samples")
     },
     "objective": {"size_objective": None},
-    "training": {"monitor": TrainingConfig.monitor, "backend": None},
+    "training": {"monitor": TrainingConfig.monitor, "backend": None, "fused": "auto", "pack": None},
     "search": {"start": (), "keep_models": SearchConfig.keep_models},
 }
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from tuner.errors import TrialDivergedError
+from tuner.ml import fused
 from tuner.ml import metrics as metrics_mod
 from tuner.ml.backend import forget_traced_gradients, load_keras
 from tuner.ml.model import ModelSpec, build_model
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
 PREDICT_BATCH = 4096
 #: ``[training] monitor``: what early stopping and the learning-rate reduction watch.
 MONITORS = ("auto", "loss", "metric")
+#: ``[training] fused``: train on the JAX backend with one compiled program per epoch.
+FUSED_CHOICES = ("auto", "on", "off")
 #: ``monitor = "auto"`` watches the validation loss below this many validation rows, the
 #: study metric from it on (see :func:`watched`).
 AUTO_LOSS_ROWS = 1000
@@ -111,18 +114,28 @@ def _make_validation_callback(splits: Splits, metric: str) -> Any:
 
         def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
             logs = logs if logs is not None else {}
-            loss = logs.get("loss")
-            if loss is not None and not math.isfinite(float(loss)):
-                raise TrialDivergedError(f"training loss became {float(loss)} at epoch {epoch}")
+            check_training_loss(logs.get("loss"), epoch)
             pred = predict(self.model, self.x_val)
-            if not np.all(np.isfinite(pred)):
-                raise TrialDivergedError(
-                    f"validation predictions became non-finite at epoch {epoch}"
-                )
-            logs[f"val_{metric}"] = metrics_mod.compute(metric, splits.y_val, pred, splits.task)
-            logs["val_loss"] = float(np.mean(np.asarray(self.model.loss(splits.y_val, pred))))
+            add_validation_logs(logs, pred, splits, metric, self.model.loss, epoch)
 
     return ValidationMetric()
+
+
+def check_training_loss(loss: float | None, epoch: int) -> None:
+    """Raise :class:`TrialDivergedError` if the epoch's training loss is not finite."""
+    if loss is not None and not math.isfinite(float(loss)):
+        raise TrialDivergedError(f"training loss became {float(loss)} at epoch {epoch}")
+
+
+def add_validation_logs(
+    logs: dict[str, Any], pred: np.ndarray, splits: Splits, metric: str, loss_fn: Any, epoch: int
+) -> None:
+    """Add ``val_<metric>`` and ``val_loss`` of the predictions ``pred`` to an epoch's logs;
+    raise :class:`TrialDivergedError` if they are not finite."""
+    if not np.all(np.isfinite(pred)):
+        raise TrialDivergedError(f"validation predictions became non-finite at epoch {epoch}")
+    logs[f"val_{metric}"] = metrics_mod.compute(metric, splits.y_val, pred, splits.task)
+    logs["val_loss"] = float(np.mean(np.asarray(loss_fn(splits.y_val, pred))))
 
 
 def _new_model(params: dict[str, Any], splits: Splits, seed: int) -> keras.Model:
@@ -141,6 +154,31 @@ def _new_model(params: dict[str, Any], splits: Splits, seed: int) -> keras.Model
     return model
 
 
+def stopping_callbacks(config: StudyConfig, *, monitor: str, mode: str) -> list[Any]:
+    """Early stopping (keeping the best epoch's weights) and, if the study asks for it, the
+    learning-rate reduction, both watching ``monitor``."""
+    keras = load_keras()
+    callbacks = [
+        keras.callbacks.EarlyStopping(
+            monitor=monitor,
+            mode=mode,
+            patience=config.training.patience,
+            restore_best_weights=True,
+        )
+    ]
+    if config.training.reduce_lr_patience:
+        # It also logs the rate of each epoch: the trial's history gets 'learning_rate'.
+        callbacks.append(
+            keras.callbacks.ReduceLROnPlateau(
+                monitor=monitor,
+                mode=mode,
+                factor=config.training.reduce_lr_factor,
+                patience=config.training.reduce_lr_patience,
+            )
+        )
+    return callbacks
+
+
 def _fit_callbacks(
     splits: Splits,
     config: StudyConfig,
@@ -151,25 +189,54 @@ def _fit_callbacks(
     fixed_epochs: bool,
 ) -> list[Any]:
     """The validation metric, the caller's callbacks, early stopping and the rate reduction."""
-    keras = load_keras()
-    early = keras.callbacks.EarlyStopping(
-        monitor=monitor, mode=mode, patience=config.training.patience, restore_best_weights=True
-    )
-    all_callbacks = [
+    return [
         _make_validation_callback(splits, config.objective.metric),
         *(callbacks or []),
-    ] + ([] if fixed_epochs else [early])
-    if config.training.reduce_lr_patience and not fixed_epochs:
-        # It also logs the rate of each epoch: the trial's history gets 'learning_rate'.
-        all_callbacks.append(
-            keras.callbacks.ReduceLROnPlateau(
-                monitor=monitor,
-                mode=mode,
-                factor=config.training.reduce_lr_factor,
-                patience=config.training.reduce_lr_patience,
-            )
+        *([] if fixed_epochs else stopping_callbacks(config, monitor=monitor, mode=mode)),
+    ]
+
+
+def uses_fused(config: StudyConfig) -> bool:
+    """Whether this process trains ``config``'s trials with :func:`tuner.ml.fused.fit_fused`."""
+    return config.training.fused != "off" and fused.available()
+
+
+def _fit(
+    model: keras.Model,
+    x_train: Any,
+    splits: Splits,
+    config: StudyConfig,
+    *,
+    batch_size: int,
+    epochs: int,
+    callbacks: list[Any],
+    verbose: bool,
+    seed: int,
+) -> dict[str, list[float]]:
+    """``model.fit``, or on JAX its one-program-per-epoch equivalent; the history."""
+    if uses_fused(config):
+        return fused.fit_fused(
+            model,
+            x_train,
+            splits.y_train,
+            task=splits.task,
+            batch_size=batch_size,
+            epochs=epochs,
+            callbacks=callbacks,
+            class_weight=splits.class_weight,
+            seed=seed,
         )
-    return all_callbacks
+    with forget_traced_gradients():
+        return model.fit(
+            x_train,
+            splits.y_train,
+            batch_size=batch_size,
+            epochs=epochs,
+            callbacks=callbacks,
+            verbose=2 if verbose else 0,
+            shuffle=True,
+            class_weight=splits.class_weight,
+        ).history
 
 
 def train(
@@ -190,7 +257,6 @@ def train(
     split (the refit of a cross-validated trial, whose validation rows are in training).
     """
     model = _new_model(params, splits, seed)
-    metric = config.objective.metric
     monitor, mode = watched(config, len(splits.y_val))
     all_callbacks = _fit_callbacks(
         splits, config, callbacks, monitor=monitor, mode=mode, fixed_epochs=fixed_epochs
@@ -200,18 +266,40 @@ def train(
     if isinstance(x_train, dict):
         x_train = to_model_inputs(x_train, model)
     build_training_state(model, x_train, splits.y_train)
-    with forget_traced_gradients():
-        history = model.fit(
-            x_train,
-            splits.y_train,
-            batch_size=int(params["batch_size"]),
-            epochs=max_epochs or config.training.max_epochs,
-            callbacks=all_callbacks,
-            verbose=2 if verbose else 0,
-            shuffle=True,
-            class_weight=splits.class_weight,
-        ).history
-    seconds = time.perf_counter() - started
+    history = _fit(
+        model,
+        x_train,
+        splits,
+        config,
+        batch_size=int(params["batch_size"]),
+        epochs=max_epochs or config.training.max_epochs,
+        callbacks=all_callbacks,
+        verbose=verbose,
+        seed=seed,
+    )
+    return training_result(
+        model,
+        history,
+        splits,
+        config,
+        seconds=time.perf_counter() - started,
+        fixed_epochs=fixed_epochs,
+    )
+
+
+def training_result(
+    model: keras.Model,
+    history: dict[str, list[float]],
+    splits: Splits,
+    config: StudyConfig,
+    *,
+    seconds: float,
+    fixed_epochs: bool = False,
+) -> TrainResult:
+    """The result of a finished training: ``model`` holds its best epoch's weights (its last
+    epoch's with ``fixed_epochs``); ``history`` has the per-epoch logs."""
+    metric = config.objective.metric
+    monitor, mode = watched(config, len(splits.y_val))
     watched_values = history[monitor]
     best_epoch = int(
         np.nanargmax(watched_values) if mode == "max" else np.nanargmin(watched_values)

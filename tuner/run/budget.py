@@ -84,6 +84,14 @@ class Tally:
     def too_many_failures(self) -> bool:
         return self.max_failures is not None and self.failed >= self.max_failures
 
+    def check_failures(self) -> None:
+        """Raise :class:`TunerError` if too many trials of this loop failed."""
+        if self.too_many_failures:
+            raise TunerError(
+                f"{self.failed} trials failed in this run (training diverged); narrow the "
+                "learning-rate range or check the data"
+            )
+
 
 class _Slot:
     """The trial this worker is starting; releases the study lock once Optuna created it."""
@@ -147,7 +155,7 @@ def run_trials(
         if guard.signum is not None:  # arrived while waiting for the lock: start nothing
             lock.release()
             guard.check()
-        step = _next_step(study, lock, default_budget)
+        step = next_step(study, lock, default_budget)
         if step == "done":
             break
         if step == "wait":
@@ -155,15 +163,11 @@ def run_trials(
             continue
         # The lock stays held until Optuna has created the trial (see _Slot).
         _run_one(study, storage, study_id, _Slot(lock, guard, objective), callbacks, tally)
-    if tally.too_many_failures:
-        raise TunerError(
-            f"{tally.failed} trials failed in this run (training diverged); narrow the "
-            "learning-rate range or check the data"
-        )
+    tally.check_failures()
     return tally
 
 
-def _next_step(
+def next_step(
     study: optuna.Study, lock: StudyLock, default_budget: int
 ) -> Literal["start", "wait", "done"]:
     """Under the held lock: start a trial (the lock stays held), wait, or stop (lock released).

@@ -24,6 +24,7 @@ from tuner.errors import ConfigError
 from tuner.keys import BUDGET_ATTR, SEED_ATTR
 from tuner.ml.backend import DEFAULT_BACKEND, check_installed, resolve_backend, use_backend
 from tuner.run.start import RunStart, run_start
+from tuner.search.packed import check_packable
 from tuner.search.samplers import make_sampler
 from tuner.storage import open_storage, resolve_storage_url
 
@@ -126,6 +127,19 @@ def with_backend(config: StudyConfig, *, in_process: bool = True) -> StudyConfig
     ``$KERAS_BACKEND``, else TensorFlow (recorded as None, the stored default); set up here when
     ``in_process``."""
     backend = resolve_backend(None, config.training.backend)
+    if config.training.fused == "on" and backend != "jax":
+        raise ConfigError(
+            f'[training] fused = "on" runs only on the JAX backend, and this study runs on '
+            f'\'{backend}\'; set backend = "jax" (or --backend jax), or fused = "auto"'
+        )
+    if (config.training.pack or 1) > 1:
+        if backend != "jax":
+            raise ConfigError(
+                f"[training] pack = {config.training.pack} (packed trials) runs only on the JAX "
+                f"backend, and this study runs on '{backend}'; set backend = \"jax\" (or "
+                "--backend jax), or pack = 1"
+            )
+        check_packable(config)
     if in_process:
         use_backend(backend)
     else:

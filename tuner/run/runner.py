@@ -20,6 +20,7 @@ from collections.abc import Iterator, Sequence
 import optuna
 
 from tuner.artifacts import with_model_artifacts
+from tuner.config.parse import with_overrides
 from tuner.config.schema import StudyConfig
 from tuner.config.stored import stored_config
 from tuner.data.datasets import Splits, load_splits
@@ -28,6 +29,7 @@ from tuner.keys import BUDGET_ATTR, SEED_ATTR
 from tuner.ml.backend import DEFAULT_BACKEND, resolve_backend, use_backend
 from tuner.run.budget import TrialCallback, run_trials, sampler_seed, study_budget
 from tuner.run.local import run_local_workers
+from tuner.run.packed_loop import run_packed_trials
 from tuner.run.prepare import (
     OnStart,
     PreparedStudy,
@@ -40,6 +42,7 @@ from tuner.run.prepare import (
 from tuner.run.signals import SignalGuard
 from tuner.search.cv import is_kfold, pruner_resource
 from tuner.search.objective import AfterTrain, Objective, OnEpoch
+from tuner.search.packed import PackedSearch, pack_slots
 from tuner.search.samplers import make_pruner, make_sampler
 from tuner.storage import mask_url, open_existing_storage, resolve_storage_url
 from tuner.studies import RunResult, load_existing_study, n_finished, study_name_for, summarize
@@ -93,6 +96,7 @@ def run_study(
     splits: Splits | None = None,
     max_failures: int | None = None,
     backend: str | None = None,
+    pack: int | str | None = None,
     on_start: OnStart | None = None,
     on_epoch: OnEpoch | None = None,
     accept_changes: bool = False,
@@ -122,6 +126,7 @@ def run_study(
             sampler=sampler,
             pruner=pruner,
             backend=backend,
+            pack=pack,
         )
         _announce(prepared, on_start, workers=1)
         return _run_to_budget(
@@ -165,17 +170,38 @@ def _run_to_budget(
     )
     started = time.monotonic()
     limit = max_failures or max(10, study_budget(study, search.trials))
+    slots = pack_slots(config)
     with SignalGuard() as signals:
-        tally = run_trials(
-            study,
-            objective,
-            storage=prepared.storage,
-            default_budget=search.trials,
-            guard=signals,
-            timeout=timeout,
-            callbacks=callbacks or (),
-            max_failures=limit,
-        )
+        if slots > 1:
+            packed = PackedSearch(
+                config,
+                splits,
+                slots=slots,
+                base_seed=base_seed,
+                after_train=objective.after_train,
+                on_epoch=on_epoch,
+            )
+            tally = run_packed_trials(
+                study,
+                packed,
+                storage=prepared.storage,
+                default_budget=search.trials,
+                guard=signals,
+                timeout=timeout,
+                callbacks=callbacks or (),
+                max_failures=limit,
+            )
+        else:
+            tally = run_trials(
+                study,
+                objective,
+                storage=prepared.storage,
+                default_budget=search.trials,
+                guard=signals,
+                timeout=timeout,
+                callbacks=callbacks or (),
+                max_failures=limit,
+            )
     return summarize(
         study,
         storage_url=prepared.storage_url,
@@ -197,13 +223,15 @@ def join_study(
     worker_index: int | None = None,
     max_failures: int | None = None,
     backend: str | None = None,
+    pack: str | int | None = None,
 ) -> RunResult:
     """Join a study that is already in the store and run trials until its budget is met.
 
     What ``tuner worker`` does, on any machine that reaches the store: the settings (data,
     space, training, sampler) and the budget come from the study, as the latest ``tuner run``
     recorded them; ``trials`` sets a new budget for every worker. ``worker_index`` picks the
-    sampler's seed (``None``: a random one). ``backend`` overrides the study's Keras backend.
+    sampler's seed (``None``: a random one). ``backend`` overrides the study's Keras backend,
+    ``pack`` its trials trained at once ("auto" or a number).
     """
     if trials is not None and trials < 1:
         raise ConfigError(f"--trials must be a positive number of finished trials, got {trials}")
@@ -220,7 +248,9 @@ def join_study(
                 f"study '{name}' in {mask_url(storage_url)} has no tuner settings (it was not "
                 f"started by tuner run); start it with: tuner run --study {name}"
             )
-        use_backend(resolve_backend(backend, config.training.backend or DEFAULT_BACKEND))
+        if backend is not None or pack is not None:
+            config = with_overrides(config, backend=backend, pack=pack)
+        use_backend(resolve_backend(None, config.training.backend or DEFAULT_BACKEND))
         splits = load_splits(config.data, data_dir)
         if trials is not None:
             study_obj.set_user_attr(BUDGET_ATTR, trials)
@@ -253,6 +283,7 @@ def run_workers(
     threads_per_worker: int | None = None,
     poll: float = 1.0,
     backend: str | None = None,
+    pack: int | str | None = None,
     on_start: OnStart | None = None,
     on_epoch: OnEpoch | None = None,
     accept_changes: bool = False,
@@ -276,6 +307,7 @@ def run_workers(
         sampler=sampler,
         pruner=pruner,
         backend=backend,
+        pack=pack,
     )
     if workers == 1 and threads_per_worker is None:
         return run_study(

@@ -49,7 +49,7 @@ def trial_seed(base_seed: int, trial_number: int) -> int:
     return (base_seed * 1_000_003 + trial_number * 7_919 + 12_345) % (2**31 - 1)
 
 
-def _pruning_callback(
+def pruning_callback(
     trial: optuna.Trial,
     monitor: str,
     *,
@@ -76,6 +76,34 @@ def _pruning_callback(
     return CountingPruningCallback(trial, monitor)
 
 
+def record_result(
+    trial: optuna.Trial, result: TrainResult, after_train: list[AfterTrain] = ()
+) -> None:
+    """Record a trained trial's figures on it, then run the ``after_train`` hooks."""
+    trial.set_user_attr(EPOCHS_RUN, result.epochs_run)
+    trial.set_user_attr(BEST_EPOCH, result.best_epoch)
+    trial.set_user_attr(TRAIN_SECONDS, round(result.seconds, 3))
+    trial.set_user_attr(VAL_METRICS, result.val_metrics)
+    trial.set_user_attr(HISTORY, result.history)
+    if result.threshold is not None:
+        trial.set_user_attr(THRESHOLD, result.threshold)
+    for hook in after_train:
+        hook(trial, result)
+
+
+def start_trial(
+    trial: optuna.Trial, config: StudyConfig, splits: Splits, base_seed: int
+) -> tuple[dict[str, Any], int]:
+    """The trial's parameters and seed, recorded on it with its weight count."""
+    params = suggest_params(trial, config.space)
+    # A trial queued again after its worker died carries its seed over: a faithful re-run.
+    seed = int(trial.user_attrs.get(TRIAL_SEED, trial_seed(base_seed, trial.number)))
+    trial.set_user_attr(TRIAL_SEED, seed)
+    n_params = count_params(params, splits.n_features, n_outputs(splits.task, splits.n_classes))
+    trial.set_user_attr(N_PARAMS, n_params)
+    return params, seed
+
+
 class Objective:
     """Callable objective for ``study.optimize``; data is loaded once, outside the trials."""
 
@@ -97,16 +125,10 @@ class Objective:
         self.on_epoch = on_epoch  # holdout trials only: a k-fold trial reports per fold
 
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, float]:
-        params = suggest_params(trial, self.config.space)
-        # A trial queued again after its worker died carries its seed over: a faithful re-run.
-        seed = int(trial.user_attrs.get(TRIAL_SEED, trial_seed(self.base_seed, trial.number)))
-        trial.set_user_attr(TRIAL_SEED, seed)
-        n_params = count_params(
-            params, self.splits.n_features, n_outputs(self.splits.task, self.splits.n_classes)
-        )
-        trial.set_user_attr(N_PARAMS, n_params)
+        params, seed = start_trial(trial, self.config, self.splits, self.base_seed)
+        n_params = int(trial.user_attrs[N_PARAMS])
         two_objectives = self.config.objective.size_objective is not None  # metric, then n_params
-        pruning = _pruning_callback(
+        pruning = pruning_callback(
             trial,
             f"val_{self.config.objective.metric}",
             prune=not two_objectives,
@@ -137,15 +159,7 @@ class Objective:
                 callbacks=[pruning],
                 verbose=self.verbose,
             )
-            trial.set_user_attr(EPOCHS_RUN, result.epochs_run)
-            trial.set_user_attr(BEST_EPOCH, result.best_epoch)
-            trial.set_user_attr(TRAIN_SECONDS, round(result.seconds, 3))
-            trial.set_user_attr(VAL_METRICS, result.val_metrics)
-            trial.set_user_attr(HISTORY, result.history)
-            if result.threshold is not None:
-                trial.set_user_attr(THRESHOLD, result.threshold)
-            for hook in self.after_train:
-                hook(trial, result)
+            record_result(trial, result, self.after_train)
             return (result.best_value, float(n_params)) if two_objectives else result.best_value
         except FoldsPruned:  # it recorded its folds' numbers itself
             raise

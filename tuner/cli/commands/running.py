@@ -10,7 +10,7 @@ import click
 from tuner.cli import output
 from tuner.cli.group import cli, common, data_dir_option, study_option
 from tuner.cli.progress import RunDisplay, TrialLines, budget_met_line
-from tuner.config.choices import MAX_EPOCHS, MAX_SEED, MAX_WORKERS
+from tuner.config.choices import MAX_EPOCHS, MAX_PACK, MAX_SEED, MAX_WORKERS
 from tuner.ml.backend import BACKENDS
 from tuner.search.samplers import PRUNER_NAMES, SAMPLER_NAMES
 
@@ -18,6 +18,29 @@ timeout_option = click.option(
     "--timeout",
     type=click.FloatRange(min=0, min_open=True),
     help="Stop starting new trials after this many seconds.",
+)
+
+
+class _Pack(click.ParamType):
+    """``--pack``: "auto" or a number of trials trained at once."""
+
+    name = "auto|K"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> str | int:
+        if isinstance(value, int) or value == "auto":
+            return value
+        if str(value).isdigit() and 1 <= int(value) <= MAX_PACK:
+            return int(value)
+        self.fail(f'must be "auto" or a number of trials from 1 to {MAX_PACK}, got {value!r}')
+
+
+pack_option = click.option(
+    "--pack",
+    type=_Pack(),
+    help=(
+        "Trials trained at once in one compiled program (JAX backend) [default: the study "
+        "file's, else auto: packed on a GPU, one at a time on a CPU]."
+    ),
 )
 verbose_option = click.option(
     "--verbose", is_flag=True, help="Show Keras' per-epoch output and Optuna's trial log."
@@ -60,6 +83,7 @@ verbose_option = click.option(
     type=click.Choice(BACKENDS),
     help="Keras backend [default: the study file's, else $KERAS_BACKEND, else tensorflow].",
 )
+@pack_option
 @click.option(
     "--accept-changes",
     is_flag=True,
@@ -131,6 +155,7 @@ def run(
 @click.option(
     "--backend", type=click.Choice(BACKENDS), help="Keras backend [default: the study's]."
 )
+@pack_option
 @common
 def worker(
     study: str,
@@ -141,6 +166,7 @@ def worker(
     verbose: bool,
     quiet: bool,
     backend: str | None,
+    pack: str | int | None,
 ) -> None:
     """Join a study in the store and run trials until its budget is met, then exit.
 
@@ -165,5 +191,6 @@ def worker(
         verbose=verbose,
         callbacks=callbacks,
         backend=backend,
+        pack=pack,
     )
     output.print_run_summary(result)
