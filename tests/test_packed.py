@@ -30,6 +30,7 @@ from tuner.keys import (
     TRAIN_SECONDS,
     TRIAL_SEED,
     VAL_METRICS,
+    WORKER,
 )
 
 pytestmark = pytest.mark.skipif(
@@ -202,3 +203,16 @@ def test_a_csv_table_cannot_be_packed(tmp_path: Path, store: str) -> None:
             "(or --pack 1)"
         )
     )
+
+
+def test_each_local_worker_runs_a_pack_of_its_own(make_study, store: str) -> None:
+    path = _digits(make_study, "two", epochs=3, trials=6, pruner="none")
+    proc = start(
+        "run", "--study", str(path), "--storage", store, "--workers", "2", "--pack", "2", env=JAX
+    )
+    code, _, err = finish(proc, timeout=400)
+    assert code == 0, err[-2000:]
+    done = trials(store, "two")
+    assert [t.state for t in done] == [TrialState.COMPLETE] * 6
+    assert {t.user_attrs[PACKED] for t in done} == {2}
+    assert len({t.user_attrs[WORKER] for t in done}) == 2  # both workers trained trials

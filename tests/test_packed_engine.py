@@ -264,7 +264,9 @@ def test_set_learning_rate_changes_that_slot_only(measured) -> None:
 
 def test_a_packed_slot_learns_like_the_same_trial_alone(measured) -> None:
     assert measured["alone_accuracy"] > 0.9
-    assert abs(measured["packed_accuracy"] - measured["alone_accuracy"]) <= 0.03
+    assert (
+        abs(measured["packed_accuracy"] - measured["alone_accuracy"]) <= 0.02
+    )  # within 2 points on digits
 
 
 def test_parameters_outside_the_pack_are_refused_in_one_line(measured) -> None:
