@@ -198,3 +198,24 @@ def fashion_mnist_config(**overrides: Any) -> Any:
     from tuner.config.parse import load_config, resolve_study, with_overrides
 
     return with_overrides(load_config(resolve_study("fashion_mnist")), **overrides)
+
+
+def epoch_timer() -> Any:
+    """A Keras callback that records each epoch's seconds in ``.seconds`` (Keras loaded)."""
+    from tuner.ml.backend import load_keras
+
+    keras = load_keras()
+
+    class EpochTimer(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.seconds: list[float] = []
+            self._start = 0.0
+
+        def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
+            self._start = time.perf_counter()
+
+        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+            self.seconds.append(time.perf_counter() - self._start)
+
+    return EpochTimer()

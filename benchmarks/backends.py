@@ -62,7 +62,6 @@ def child(
     """Time both paths for every config on ``backend`` (this process's only backend)."""
     import dataclasses
     import gc
-    import time
 
     from tuner.ml.backend import use_backend
 
@@ -86,18 +85,6 @@ def child(
         )
     spec = ModelSpec.from_splits(splits)
 
-    class Timer(keras.callbacks.Callback):
-        def __init__(self) -> None:
-            super().__init__()
-            self.seconds: list[float] = []
-            self._start = 0.0
-
-        def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
-            self._start = time.perf_counter()
-
-        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
-            self.seconds.append(time.perf_counter() - self._start)
-
     out: dict[str, Any] = {"rows": len(splits.x_train), "keras": keras.__version__, "times": {}}
     for widths, batch in configs:
         key = f"{widths[0]}-{widths[1]}/{batch}"
@@ -116,7 +103,7 @@ def child(
             loss="sparse_categorical_crossentropy",
             metrics=["accuracy"],
         )
-        fit_timer = Timer()
+        fit_timer = C.epoch_timer()
         model.fit(
             splits.x_train,
             splits.y_train,
@@ -127,7 +114,7 @@ def child(
         )
         out["times"][key] = {"fit": fit_timer.seconds}
         for path in _paths(backend)[1:]:
-            timer = Timer()
+            timer = C.epoch_timer()
             fused = "on" if path == "fused" else "off"
             train(
                 _params(widths, batch),

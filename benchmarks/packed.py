@@ -8,7 +8,8 @@ epoch). Model-epochs/s = K / seconds per epoch; the first epoch (compilation) is
 Part 2, the study: the ``fashion_mnist`` study (its space, sampler seed and pruner; fewer rows,
 epochs and trials, so that it fits a small machine) run by ``tuner run`` with ``--pack K`` for
 several K, with ``--pack 1`` (one trial at a time through the same training path), and with
-``--workers W --pack 1``, each in a fresh store. Trials per hour count the study's finished
+``--workers W --pack 1``, each in a fresh store, the variants alternating over ``--repeats``
+rounds (medians reported). Trials per hour count the study's finished
 trials over the time from the first trial's start to the last one's end (process start-up and
 data loading left out); the best validation accuracy is the study's.
 
@@ -16,7 +17,8 @@ Both parts run on JAX (``KERAS_BACKEND=jax``), on whatever device JAX finds.
 
     python benchmarks/packed.py [--quick] [--rows N] [--packs 1,4,8] [--widths 128,512]
                                 [--batch 128] [--epochs 3] [--study-trials 24]
-                                [--study-epochs 6] [--workers 2] [--skip-study] [--json PATH]
+                                [--study-epochs 6] [--workers 2] [--repeats 1] [--skip-study]
+                                [--json PATH]
 """
 
 from __future__ import annotations
@@ -83,7 +85,7 @@ def engine_child(args: argparse.Namespace) -> dict[str, Any]:
         fused_config = dataclasses.replace(
             config, training=dataclasses.replace(config.training, fused="on")
         )
-        timer = _timer()
+        timer = C.epoch_timer()
         train(
             _params(width, args.batch),
             splits,
@@ -122,26 +124,6 @@ def engine_child(args: argparse.Namespace) -> dict[str, Any]:
             times[f"pack {k}"] = seconds
         out["times"][key] = times
     return out
-
-
-def _timer() -> Any:
-    from tuner.ml.backend import load_keras
-
-    keras = load_keras()
-
-    class Timer(keras.callbacks.Callback):
-        def __init__(self) -> None:
-            super().__init__()
-            self.seconds: list[float] = []
-            self._start = 0.0
-
-        def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
-            self._start = time.perf_counter()
-
-        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
-            self.seconds.append(time.perf_counter() - self._start)
-
-    return Timer()
 
 
 def engine(args: argparse.Namespace) -> dict[str, Any]:
@@ -214,14 +196,31 @@ def _run_study(folder: Path, study: Path, trials: int, extra: list[str]) -> dict
 
 def study(args: argparse.Namespace) -> dict[str, Any]:
     variants = {f"--pack {k}": ["--pack", str(k)] for k in args.packs}
-    variants[f"--workers {args.workers} --pack 1"] = ["--workers", str(args.workers), "--pack", "1"]
-    results: dict[str, Any] = {}
-    for name, extra in variants.items():
-        with tempfile.TemporaryDirectory() as tmp:
-            folder = Path(tmp)
-            path = _study_file(folder, args.rows, args.study_epochs)
-            results[name] = _run_study(folder, path, args.study_trials, extra)
-            print(f"   {name}: {results[name]}", flush=True)
+    variants[f"--workers {args.workers} --pack 1"] = [
+        "--workers",
+        str(args.workers),
+        "--pack",
+        "1",
+    ]
+
+    def runner(name: str, extra: list[str]) -> Any:
+        def run(round_: int) -> dict[str, Any]:
+            with tempfile.TemporaryDirectory() as tmp:
+                folder = Path(tmp)
+                path = _study_file(folder, args.rows, args.study_epochs)
+                result = _run_study(folder, path, args.study_trials, extra)
+            print(f"   round {round_} {name}: {result}", flush=True)
+            return result
+
+        return run
+
+    runs = C.interleave({n: runner(n, e) for n, e in variants.items()}, args.repeats)
+    results = {
+        name: {
+            key: C.median(r[key] for r in rs) for key in ("finished", "seconds", "per_hour", "best")
+        }
+        for name, rs in runs.items()
+    }
     one = results.get("--pack 1", {}).get("per_hour", float("nan"))
     C.table(
         ["variant", "finished", "seconds", "trials/hour", "vs --pack 1", "best accuracy"],
@@ -230,7 +229,7 @@ def study(args: argparse.Namespace) -> dict[str, Any]:
             for n, r in results.items()
         ],
     )
-    return results
+    return {"medians": results, "runs": runs}
 
 
 def main() -> None:
@@ -244,6 +243,9 @@ def main() -> None:
     parser.add_argument("--study-trials", type=int, help="trials per study run [default 24]")
     parser.add_argument("--study-epochs", type=int, default=6, help="max epochs per trial")
     parser.add_argument("--workers", type=int, default=2, help="unpacked workers [default 2]")
+    parser.add_argument(
+        "--repeats", type=int, default=1, help="study rounds, variants alternating [default 1]"
+    )
     parser.add_argument("--skip-study", action="store_true", help="part 1 only")
     parser.add_argument("--json", help="also write the figures to this file")
     parser.add_argument("--engine-child", action="store_true", help=argparse.SUPPRESS)

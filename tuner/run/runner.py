@@ -11,6 +11,7 @@ ones already in the store: running the same command again resumes, and stops at 
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import time
@@ -172,7 +173,8 @@ def _run_to_budget(
     limit = max_failures or max(10, study_budget(study, search.trials))
     slots = pack_slots(config)
     with SignalGuard() as signals:
-        if slots > 1:
+        loop = functools.partial(run_trials, study, objective)
+        if slots > 1:  # the same loop, several trials at once
             packed = PackedSearch(
                 config,
                 splits,
@@ -181,27 +183,15 @@ def _run_to_budget(
                 after_train=objective.after_train,
                 on_epoch=on_epoch,
             )
-            tally = run_packed_trials(
-                study,
-                packed,
-                storage=prepared.storage,
-                default_budget=search.trials,
-                guard=signals,
-                timeout=timeout,
-                callbacks=callbacks or (),
-                max_failures=limit,
-            )
-        else:
-            tally = run_trials(
-                study,
-                objective,
-                storage=prepared.storage,
-                default_budget=search.trials,
-                guard=signals,
-                timeout=timeout,
-                callbacks=callbacks or (),
-                max_failures=limit,
-            )
+            loop = functools.partial(run_packed_trials, study, packed)
+        tally = loop(
+            storage=prepared.storage,
+            default_budget=search.trials,
+            guard=signals,
+            timeout=timeout,
+            callbacks=callbacks or (),
+            max_failures=limit,
+        )
     return summarize(
         study,
         storage_url=prepared.storage_url,
