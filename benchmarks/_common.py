@@ -219,3 +219,58 @@ def epoch_timer() -> Any:
             self.seconds.append(time.perf_counter() - self._start)
 
     return EpochTimer()
+
+
+# --------------------------------------------------------------------------- a small study run
+
+_STUDY_TRAINING = """
+[training]
+max_epochs = {epochs}
+patience = 3
+reduce_lr_patience = 2
+reduce_lr_factor = 0.3
+"""
+
+
+def small_fashion_study(folder: Path, rows: int, epochs: int) -> Path:
+    """The built-in fashion_mnist study with ``rows`` samples and ``epochs`` epochs at most,
+    written to ``folder``; its space, sampler, seed, pruner and start point unchanged."""
+    text = (Path(__file__).resolve().parent.parent / "studies" / "fashion_mnist.toml").read_text()
+    head, _, rest = text.partition("[training]")
+    _, _, search = rest.partition("[search]")
+    head = head.replace("split_seed = 0", f"split_seed = 0\nn_samples = {rows}")
+    path = folder / "fashion_mnist.toml"
+    path.write_text(head + _STUDY_TRAINING.format(epochs=epochs) + "\n[search]" + search)
+    return path
+
+
+def run_fashion_study(
+    folder: Path, study: Path, trials: int, extra: Sequence[str], backend: str
+) -> dict[str, Any]:
+    """``tuner run`` of ``study`` on ``backend`` in a fresh process and store (no saved models):
+    finished trials, the seconds from the first trial's start to the last one's end, trials per
+    hour over them, and the best validation value."""
+    import subprocess
+
+    import optuna
+    from optuna.trial import TrialState
+
+    store = f"sqlite:///{folder / 'store.db'}"
+    env = {**os.environ, "KERAS_BACKEND": backend, "TUNER_ARTIFACTS": "off"}
+    cmd = [sys.executable, "-m", "tuner", "run", "--study", str(study), "--storage", store]
+    cmd += ["--trials", str(trials), "--backend", backend, "--quiet", *extra]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        raise SystemExit(f"tuner run {' '.join(cmd[3:])} failed:\n{proc.stderr[-3000:]}")
+    done = optuna.load_study(study_name="fashion_mnist", storage=store).get_trials()
+    finished = [t for t in done if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+    span = (
+        max(t.datetime_complete for t in finished) - min(t.datetime_start for t in finished)
+    ).total_seconds()
+    best = max((t.value for t in done if t.state == TrialState.COMPLETE), default=float("nan"))
+    return {
+        "finished": len(finished),
+        "seconds": span,
+        "per_hour": 3600 * len(finished) / span,
+        "best": best,
+    }

@@ -16,8 +16,13 @@ or compiling the training step and is reported apart. GFLOP/s counts the matmul 
 epoch (see ``throughput.py``). Ratios: ``tuner`` against ``fit`` on the same backend, and each
 path against the same path on TensorFlow.
 
+With ``--study-trials N`` it then runs the ``fashion_mnist`` study (``--study-rows`` rows, at
+most ``--study-epochs`` epochs, its space, sampler seed and pruner) N trials on each backend,
+each in a fresh process and store, and compares trials per hour and the best validation value.
+
     python benchmarks/backends.py [--quick] [--rows N] [--epochs 3] [--repeats 2]
                                   [--backends tensorflow,jax] [--nets quick|all] [--json PATH]
+                                  [--study-trials 24] [--study-rows 12000] [--study-epochs 6]
 """
 
 from __future__ import annotations
@@ -162,6 +167,16 @@ def main() -> None:
         choices=("quick", "all"),
         help="the nets to time [default: all; --quick: the 128-128 and 512-512 nets]",
     )
+    parser.add_argument(
+        "--study-trials",
+        type=int,
+        default=0,
+        help="also run the fashion_mnist study (fewer rows and epochs) this many trials on each "
+        "backend and compare trials per hour [default: 0, skipped]",
+    )
+    parser.add_argument("--study-rows", type=int, default=12_000, help="its rows [12,000]")
+    parser.add_argument("--study-epochs", type=int, default=6, help="its max epochs [6]")
+    parser.add_argument("--study-repeats", type=int, default=1, help="its rounds [1]")
     parser.add_argument("--json", help="also write the figures to this file")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -260,8 +275,43 @@ def main() -> None:
         ],
         table,
     )
+    studies = study_rates(args, backends) if args.study_trials else {}
     print(f"   load average now: {C.loadavg()}")
-    C.write_json(args.json, {"load": C.loadavg(), "rows": n, "figures": figures})
+    C.write_json(
+        args.json, {"load": C.loadavg(), "rows": n, "figures": figures, "studies": studies}
+    )
+
+
+def study_rates(args: argparse.Namespace, backends: list[str]) -> dict[str, Any]:
+    """Trials per hour and best value of the same small fashion_mnist study on each backend."""
+    import tempfile
+    from pathlib import Path
+
+    def runner(backend: str) -> Any:
+        def run(round_: int) -> dict[str, Any]:
+            with tempfile.TemporaryDirectory() as tmp:
+                folder = Path(tmp)
+                path = C.small_fashion_study(folder, args.study_rows, args.study_epochs)
+                result = C.run_fashion_study(folder, path, args.study_trials, [], backend)
+            print(f"   round {round_} {backend}: {result}", flush=True)
+            return result
+
+        return run
+
+    runs = C.interleave({b: runner(b) for b in backends}, args.study_repeats)
+    medians = {
+        b: {k: C.median(r[k] for r in rs) for k in ("finished", "seconds", "per_hour", "best")}
+        for b, rs in runs.items()
+    }
+    base = medians.get("tensorflow", {}).get("per_hour", float("nan"))
+    C.table(
+        ["backend", "finished", "seconds", "trials/hour", "vs tensorflow", "best accuracy"],
+        [
+            [b, m["finished"], m["seconds"], m["per_hour"], C.ratio(m["per_hour"], base), m["best"]]
+            for b, m in medians.items()
+        ],
+    )
+    return {"medians": medians, "runs": runs}
 
 
 if __name__ == "__main__":

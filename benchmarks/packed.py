@@ -149,51 +149,6 @@ def engine(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
-STUDY_PATCH = """
-[training]
-max_epochs = {epochs}
-patience = 3
-reduce_lr_patience = 2
-reduce_lr_factor = 0.3
-"""
-
-
-def _study_file(folder: Path, rows: int, epochs: int) -> Path:
-    """The fashion_mnist study with ``rows`` samples and ``epochs`` epochs at most."""
-    text = (HERE.parent / "studies" / "fashion_mnist.toml").read_text()
-    head, _, rest = text.partition("[training]")
-    _, _, search = rest.partition("[search]")
-    head = head.replace("split_seed = 0", f"split_seed = 0\nn_samples = {rows}")
-    path = folder / "fashion_mnist.toml"
-    path.write_text(head + STUDY_PATCH.format(epochs=epochs) + "\n[search]" + search)
-    return path
-
-
-def _run_study(folder: Path, study: Path, trials: int, extra: list[str]) -> dict[str, Any]:
-    import optuna
-    from optuna.trial import TrialState
-
-    store = f"sqlite:///{folder / 'store.db'}"
-    env = {**os.environ, "KERAS_BACKEND": "jax", "TUNER_ARTIFACTS": "off"}
-    cmd = [sys.executable, "-m", "tuner", "run", "--study", str(study), "--storage", store]
-    cmd += ["--trials", str(trials), "--backend", "jax", "--quiet", *extra]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    if proc.returncode != 0:
-        raise SystemExit(f"tuner run {' '.join(extra)} failed:\n{proc.stderr[-3000:]}")
-    done = optuna.load_study(study_name="fashion_mnist", storage=store).get_trials()
-    finished = [t for t in done if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
-    span = (
-        max(t.datetime_complete for t in finished) - min(t.datetime_start for t in finished)
-    ).total_seconds()
-    best = max((t.value for t in done if t.state == TrialState.COMPLETE), default=float("nan"))
-    return {
-        "finished": len(finished),
-        "seconds": span,
-        "per_hour": 3600 * len(finished) / span,
-        "best": best,
-    }
-
-
 def study(args: argparse.Namespace) -> dict[str, Any]:
     variants = {f"--pack {k}": ["--pack", str(k)] for k in args.packs}
     variants[f"--workers {args.workers} --pack 1"] = [
@@ -207,8 +162,8 @@ def study(args: argparse.Namespace) -> dict[str, Any]:
         def run(round_: int) -> dict[str, Any]:
             with tempfile.TemporaryDirectory() as tmp:
                 folder = Path(tmp)
-                path = _study_file(folder, args.rows, args.study_epochs)
-                result = _run_study(folder, path, args.study_trials, extra)
+                path = C.small_fashion_study(folder, args.rows, args.study_epochs)
+                result = C.run_fashion_study(folder, path, args.study_trials, extra, "jax")
             print(f"   round {round_} {name}: {result}", flush=True)
             return result
 

@@ -164,3 +164,23 @@ def test_fused_on_needs_the_jax_backend(make_study, store: str) -> None:
     message = result.stderr.strip()
     assert len(message.splitlines()) == 1 and "Traceback" not in result.output
     assert 'fused = "on" runs only on the JAX backend' in message
+
+
+@needs_jax
+def test_a_report_retrains_a_jax_trial_on_jax_and_reproduces_it(make_study, store: str) -> None:
+    """No saved model: the report re-trains the trial on the study's backend (JAX here, while
+    this environment says TensorFlow), so the continuous value is reproduced."""
+    from procs import finish, start
+
+    path = make_study(dataset="diabetes", objective='metric = "rmse"', epochs=3, trials=2)
+    off = {"TUNER_ARTIFACTS": "off"}
+    run = start("run", "--study", str(path), "--storage", store, "--backend", "jax", env=off)
+    code, _, err = finish(run, timeout=300)
+    assert code == 0, err[-2000:]
+    report = start("report", "--study", "tiny", "--storage", store, "--out", "rep", env=off)
+    code, _, err = finish(report, timeout=300)
+    assert code == 0, err[-2000:]
+    summary = json.loads(Path("rep/summary.json").read_text())
+    check = summary["model"]["validation_check"]
+    assert summary["model"]["source"] == "retrained"
+    assert check["difference"] <= 1e-4 * max(1.0, abs(check["recorded"]))

@@ -32,6 +32,8 @@ from optuna.trial import FrozenTrial
 
 from tuner import keys
 from tuner.config.schema import StudyConfig
+from tuner.errors import ConfigError
+from tuner.ml.backend import DEFAULT_BACKEND, imported_backend, use_backend
 from tuner.report.chosen_trial import REPORTS_DIR, default_out, select_trial, stored_config
 from tuner.report.comparisons import add_comparisons
 from tuner.report.evaluation import evaluate, evaluation_plots
@@ -263,6 +265,19 @@ def _write_report(
     return export, test, summary, files
 
 
+def _use_study_backend(config: StudyConfig) -> None:
+    """Work on the Keras backend the study trained on, where this process can still choose it
+    (Keras not imported yet, the backend installed), so that a re-trained trial reproduces its
+    value; otherwise this process's backend serves (a saved model loads on any backend)."""
+    wanted = config.training.backend or DEFAULT_BACKEND
+    if imported_backend() is not None:
+        return
+    try:
+        use_backend(wanted)
+    except ConfigError:  # not installed here
+        return
+
+
 def build_report(
     study: str | os.PathLike[str] | optuna.Study,
     *,
@@ -290,6 +305,7 @@ def build_report(
     study_obj = opened.study
     chosen = select_trial(study_obj, trial)
     config = stored_config(study_obj, chosen.number)
+    _use_study_backend(config)
     out_path = Path(out) if out is not None else default_out(study_obj.study_name)
     staging = staging_dir(out_path, overwrite)
     try:
