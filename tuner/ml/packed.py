@@ -29,6 +29,10 @@ if TYPE_CHECKING:
     from tuner.config.schema import SearchSpace
 
 
+#: Standard deviation of a standard normal truncated at two standard deviations (what Keras'
+#: VarianceScaling divides by).
+_TRUNCATED_STDDEV = 0.87962566103423978
+
 #: The output layer :func:`tuner.ml.model.build_model` names for each task (regression's is
 #: "standardized", before its rescaling).
 _OUTPUT_LAYERS = {"binary": "probability", "multiclass": "probabilities"}
@@ -200,16 +204,28 @@ class PackedTrainer:
     def _fresh_weights(
         self, widths: list[int], activation: str, seeds: np.ndarray
     ) -> list[np.ndarray]:
-        """Initial weights of the real network (one seed per layer), zero-padded."""
+        """Initial weights of the real network (one seed per layer), zero-padded.
+
+        Keras' initializers (``glorot_uniform``; ``lecun_normal`` for selu) are variance
+        scalings of a fixed draw: uniform on [-1, 1] times sqrt(6 / (fan_in + fan_out)), or a
+        standard normal truncated at 2 times sqrt(1 / fan_in) / 0.8796 (the truncated normal's
+        standard deviation). Drawing at the padded shape, which every trial of the pack shares,
+        and scaling the real corner compiles Keras' random program once per pack: an
+        initializer called at each trial's own shape would compile anew for every new width.
+        """
         keras = load_keras()
-        hidden = "lecun_normal" if activation == "selu" else "glorot_uniform"
         padded = [np.zeros(s, dtype=np.float32) for s in self._padded_shapes()]
         fan_in = self.spec.n_features
         for i, width in enumerate([*widths, self.n_out]):
-            kind = hidden if i < len(widths) else "glorot_uniform"  # Keras' Dense default
-            init = keras.initializers.get({"class_name": kind, "config": {"seed": int(seeds[i])}})
             j = 2 * i if i < len(widths) else len(padded) - 2
-            padded[j][:fan_in, :width] = np.asarray(init((fan_in, width)), dtype=np.float32)
+            shape, seed = padded[j].shape, int(seeds[i])
+            if i < len(widths) and activation == "selu":  # lecun_normal
+                draw = keras.random.truncated_normal(shape, stddev=1.0, seed=seed)
+                scale = math.sqrt(1.0 / fan_in) / _TRUNCATED_STDDEV
+            else:  # glorot_uniform, also Keras' Dense default for the output layer
+                draw = keras.random.uniform(shape, minval=-1.0, maxval=1.0, seed=seed)
+                scale = math.sqrt(6.0 / (fan_in + width))
+            padded[j][:fan_in, :width] = np.asarray(draw)[:fan_in, :width] * scale
             fan_in = width
         return padded
 

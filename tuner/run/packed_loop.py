@@ -124,7 +124,12 @@ def run_packed_trials(
                 with guard.raising():
                     ended = search.epoch()
                 for end in ended:
-                    frozen = study.tell(end.trial, end.value, state=end.state)
+                    frozen = study.tell(
+                        end.trial, end.value, state=end.state, skip_if_finished=True
+                    )
+                    if frozen.state != end.state:  # failed elsewhere: its heartbeat was missed
+                        tally.taken_over += 1
+                        continue
                     tally.run += 1
                     tally.failed += end.state == TrialState.FAIL
                     for callback in callbacks:
