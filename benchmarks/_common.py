@@ -274,3 +274,41 @@ def run_fashion_study(
         "per_hour": 3600 * len(finished) / span,
         "best": best,
     }
+
+
+def study_table(runs: dict[str, list[dict[str, Any]]], base: str, label: str) -> dict[str, Any]:
+    """Print the medians of :func:`run_fashion_study` results per variant, with trials per hour
+    against variant ``base``; the medians and the runs."""
+    keys = ("finished", "seconds", "per_hour", "best")
+    medians = {name: {k: median(r[k] for r in rs) for k in keys} for name, rs in runs.items()}
+    base_rate = medians.get(base, {}).get("per_hour", float("nan"))
+    table(
+        [label, "finished", "seconds", "trials/hour", f"vs {base}", "best accuracy"],
+        [
+            [
+                n,
+                m["finished"],
+                m["seconds"],
+                m["per_hour"],
+                ratio(m["per_hour"], base_rate),
+                m["best"],
+            ]
+            for n, m in medians.items()
+        ],
+    )
+    return {"medians": medians, "runs": runs}
+
+
+def first_rows(splits: Any, rows: int) -> Any:
+    """``splits`` cut to its first ``rows`` training rows and ``rows // 4`` validation rows."""
+    import dataclasses
+
+    if rows >= len(splits.x_train):
+        return splits
+    return dataclasses.replace(
+        splits,
+        x_train=splits.x_train[:rows],
+        y_train=splits.y_train[:rows],
+        x_val=splits.x_val[: rows // 4],
+        y_val=splits.y_val[: rows // 4],
+    )

@@ -80,14 +80,7 @@ def child(
     keras = load_keras()
     config = C.fashion_mnist_config(max_epochs=epochs, patience=epochs + 1)
     splits = load_splits(config.data)
-    if rows < len(splits.x_train):
-        splits = dataclasses.replace(
-            splits,
-            x_train=splits.x_train[:rows],
-            y_train=splits.y_train[:rows],
-            x_val=splits.x_val[: rows // 4],
-            y_val=splits.y_val[: rows // 4],
-        )
+    splits = C.first_rows(splits, rows)
     spec = ModelSpec.from_splits(splits)
 
     out: dict[str, Any] = {"rows": len(splits.x_train), "keras": keras.__version__, "times": {}}
@@ -299,19 +292,7 @@ def study_rates(args: argparse.Namespace, backends: list[str]) -> dict[str, Any]
         return run
 
     runs = C.interleave({b: runner(b) for b in backends}, args.study_repeats)
-    medians = {
-        b: {k: C.median(r[k] for r in rs) for k in ("finished", "seconds", "per_hour", "best")}
-        for b, rs in runs.items()
-    }
-    base = medians.get("tensorflow", {}).get("per_hour", float("nan"))
-    C.table(
-        ["backend", "finished", "seconds", "trials/hour", "vs tensorflow", "best accuracy"],
-        [
-            [b, m["finished"], m["seconds"], m["per_hour"], C.ratio(m["per_hour"], base), m["best"]]
-            for b, m in medians.items()
-        ],
-    )
-    return {"medians": medians, "runs": runs}
+    return C.study_table(runs, "tensorflow", "backend")
 
 
 if __name__ == "__main__":

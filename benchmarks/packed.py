@@ -70,13 +70,7 @@ def engine_child(args: argparse.Namespace) -> dict[str, Any]:
     config = C.fashion_mnist_config(max_epochs=args.epochs, patience=args.epochs + 1)
     splits = load_splits(config.data)
     rows = min(args.rows, len(splits.x_train))
-    splits = dataclasses.replace(
-        splits,
-        x_train=splits.x_train[:rows],
-        y_train=splits.y_train[:rows],
-        x_val=splits.x_val[: rows // 4],
-        y_val=splits.y_val[: rows // 4],
-    )
+    splits = C.first_rows(splits, rows)
     spec = ModelSpec.from_splits(splits)
     out: dict[str, Any] = {"device": str(jax.devices()[0]), "rows": rows, "times": {}}
     for width in args.widths:
@@ -170,21 +164,7 @@ def study(args: argparse.Namespace) -> dict[str, Any]:
         return run
 
     runs = C.interleave({n: runner(n, e) for n, e in variants.items()}, args.repeats)
-    results = {
-        name: {
-            key: C.median(r[key] for r in rs) for key in ("finished", "seconds", "per_hour", "best")
-        }
-        for name, rs in runs.items()
-    }
-    one = results.get("--pack 1", {}).get("per_hour", float("nan"))
-    C.table(
-        ["variant", "finished", "seconds", "trials/hour", "vs --pack 1", "best accuracy"],
-        [
-            [n, r["finished"], r["seconds"], r["per_hour"], C.ratio(r["per_hour"], one), r["best"]]
-            for n, r in results.items()
-        ],
-    )
-    return {"medians": results, "runs": runs}
+    return C.study_table(runs, "--pack 1", "variant")
 
 
 def main() -> None:
