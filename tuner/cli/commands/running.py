@@ -26,6 +26,9 @@ class _Pack(click.ParamType):
 
     name = "auto|K"
 
+    def get_metavar(self, *args: Any, **kwargs: Any) -> str:
+        return self.name
+
     def convert(self, value: Any, param: Any, ctx: Any) -> str | int:
         if isinstance(value, int) or value == "auto":
             return value
