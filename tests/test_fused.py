@@ -19,6 +19,7 @@ import pytest
 from click.testing import CliRunner
 
 from tuner.cli import cli
+from tuner.data.splits import row_weights
 from tuner.ml import fused
 
 needs_jax = pytest.mark.skipif(
@@ -137,9 +138,9 @@ def test_every_row_is_trained_once_an_epoch_and_the_last_batch_is_padded() -> No
 
 
 def test_class_weights_become_row_weights() -> None:
-    w = fused._row_weights(np.array([0, 1, 1, 2]), {0: 2.0, 1: 0.5})
+    w = row_weights(np.array([0, 1, 1, 2]), {0: 2.0, 1: 0.5})
     assert w.tolist() == [2.0, 0.5, 0.5, 1.0]
-    assert fused._row_weights(np.array([0, 1]), None).tolist() == [1.0, 1.0]
+    assert row_weights(np.array([0, 1]), None).tolist() == [1.0, 1.0]
 
 
 def test_fused_on_needs_the_jax_backend(make_study, store: str) -> None:

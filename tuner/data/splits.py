@@ -115,6 +115,20 @@ def class_weights(
     return weights
 
 
+def row_weights(
+    y: np.ndarray, class_weight: dict[int, float] | None, dtype: str = "float32"
+) -> np.ndarray:
+    """``class_weight`` (class index → weight) as one weight per row of labels ``y``; rows of
+    an unlisted class, and every row without class weights, weigh 1."""
+    labels = np.asarray(y).reshape(-1).astype(np.int64)
+    if not class_weight:
+        return np.ones(len(labels), dtype=dtype)
+    table = np.ones(max(int(labels.max(initial=0)), *class_weight) + 1, dtype=np.float64)
+    for label, weight in class_weight.items():
+        table[int(label)] = weight
+    return table[labels].astype(dtype)
+
+
 def _rows(
     x: np.ndarray | dict[str, np.ndarray], index: np.ndarray
 ) -> np.ndarray | dict[str, np.ndarray]:
@@ -229,6 +243,7 @@ __all__ = [
     "Splits",
     "all_rows",
     "class_weights",
+    "row_weights",
     "fold_indices",
     "fold_splits",
     "split_arrays",

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from tuner.data.splits import row_weights
 from tuner.ml.backend import active_backend, load_keras
 
 if TYPE_CHECKING:
@@ -132,13 +133,6 @@ def _batches(n: int, batch_size: int, rng: np.random.Generator) -> tuple[np.ndar
     return rows.reshape(n_batches, batch_size), mask.reshape(n_batches, batch_size)
 
 
-def _row_weights(y: np.ndarray, class_weight: dict[int, float] | None) -> np.ndarray:
-    if not class_weight:
-        return np.ones(len(y), dtype=np.float32)
-    labels = np.asarray(y).reshape(-1).astype(int)
-    return np.asarray([class_weight.get(int(c), 1.0) for c in labels], dtype=np.float32)
-
-
 def _state(model: keras.Model) -> tuple[list[Any], list[Any], list[Any]]:
     return (
         [v.value for v in model.trainable_variables],
@@ -180,7 +174,7 @@ def fit_fused(
     metric_name = "mae" if task == "regression" else "accuracy"
     x_dev = jax.tree_util.tree_map(jax.device_put, x)
     y_dev = jax.device_put(np.asarray(y))
-    w_dev = jax.device_put(_row_weights(y, class_weight))
+    w_dev = jax.device_put(row_weights(y, class_weight))
     n = len(y)
     program = _program(model, task, batch_size, x)
     rng = np.random.default_rng(seed)

@@ -33,6 +33,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 from threadpoolctl import threadpool_limits
 
+from tuner.data.splits import row_weights
 from tuner.errors import DatasetError
 from tuner.ml.metrics import compute, compute_all
 
@@ -233,7 +234,7 @@ def _weights(splits: Splits, y: np.ndarray) -> np.ndarray | None:
     """``[data] class_weight`` as one weight per row."""
     if not splits.class_weight or splits.task == "regression":
         return None
-    return np.asarray([splits.class_weight.get(int(label), 1.0) for label in y], dtype=np.float64)
+    return row_weights(y, splits.class_weight, dtype="float64")
 
 
 def _fit_one(

@@ -24,6 +24,7 @@ import numpy as np
 import optuna
 from optuna.trial import TrialState
 
+from tuner.data.splits import row_weights
 from tuner.errors import ConfigError, TrialDivergedError
 from tuner.keys import EPOCHS_RUN, FAIL_REASON, PACKED, TRAIN_SECONDS
 from tuner.ml.backend import active_backend, gpu_count, load_keras
@@ -104,7 +105,6 @@ class _Running:
     params: dict[str, Any]
     model: _SlotModel
     callbacks: Any  # keras.callbacks.CallbackList, its History last
-    pruning: Any
     started: float
     epoch: int = 0
 
@@ -136,10 +136,7 @@ class PackedSearch:
         self.after_train, self.on_epoch = list(after_train), on_epoch
         self.monitor, self.mode = watched(config, len(splits.y_val))
         self.loss_fn = loss_and_metrics(splits.task)[0]
-        weights = None
-        if splits.class_weight:
-            labels = np.asarray(splits.y_train).reshape(-1).astype(int)
-            weights = np.asarray([splits.class_weight.get(int(c), 1.0) for c in labels], "float32")
+        weights = row_weights(splits.y_train, splits.class_weight) if splits.class_weight else None
         self.trainer = PackedTrainer(
             PackShape.for_space(config.space, slots),
             ModelSpec.from_splits(splits),
@@ -174,9 +171,7 @@ class PackedSearch:
             model=model,
         )
         callbacks.on_train_begin()
-        self.running[slot] = _Running(
-            slot, trial, params, model, callbacks, pruning, time.perf_counter()
-        )
+        self.running[slot] = _Running(slot, trial, params, model, callbacks, time.perf_counter())
 
     def epoch(self) -> list[Ended]:
         """Train every running trial one epoch; the trials that ended, their slots freed."""
