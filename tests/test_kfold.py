@@ -12,7 +12,9 @@ from tuner.data.datasets import load_splits
 from tuner.data.splits import Splits, fold_splits
 from tuner.errors import ConfigError
 from tuner.keys import BEST_EPOCH, CV_MEAN, CV_STD, FOLD_BEST_EPOCHS, FOLD_VALUES
+from tuner.ml.training import TrainResult
 from tuner.run.runner import run_study
+from tuner.search.cv import CVResult
 
 KFOLD = 'validation = "kfold"\nfolds = 3'
 
@@ -156,3 +158,19 @@ def test_report_of_a_kfold_study_exports_a_refit_model_that_loads_in_safe_mode(
     )
     assert loaded.count_params() == model["n_params"]
     assert set(result.test_metrics) >= {"accuracy"}
+
+
+def test_a_kfold_trials_history_is_the_mean_over_the_folds_that_ran_each_epoch() -> None:
+    def fold(history: dict[str, list[float]]) -> TrainResult:
+        return TrainResult(None, 0.0, 0, len(history["loss"]), 0.0, {}, history)
+
+    result = CVResult(
+        [
+            fold({"loss": [1.0, 0.5, 0.25], "val_accuracy": [0.5, 0.6, 0.7], "lr": [1e-3] * 3}),
+            fold({"loss": [3.0, 1.5], "val_accuracy": [0.7, 0.8]}),
+        ]
+    )
+    merged = result.history()
+    assert merged["loss"] == pytest.approx([2.0, 1.0, 0.25])  # epoch 3: the first fold alone
+    assert merged["val_accuracy"] == pytest.approx([0.6, 0.7, 0.7])
+    assert "lr" not in merged  # not every fold has it

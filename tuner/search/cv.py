@@ -80,6 +80,24 @@ class CVResult:
         names = self.folds[0].val_metrics
         return {k: float(np.mean([f.val_metrics[k] for f in self.folds])) for k in names}
 
+    def history(self) -> dict[str, list[float]]:
+        """Each curve's per-epoch mean over the folds that trained that epoch.
+
+        Folds stop at different epochs (early stopping), so the curve runs as long as the
+        longest fold, and its later epochs average fewer folds. Only curves every fold has
+        are kept.
+        """
+        histories = [f.history for f in self.folds]
+        names = [k for k in histories[0] if all(k in h for h in histories[1:])]
+        merged = {}
+        for name in names:
+            curves = [h[name] for h in histories]
+            length = max(len(c) for c in curves)
+            merged[name] = [
+                float(np.mean([c[e] for c in curves if e < len(c)])) for e in range(length)
+            ]
+        return merged
+
     def threshold(self) -> float | None:
         found = [f.threshold for f in self.folds if f.threshold is not None]
         return float(np.mean(found)) if found else None
@@ -172,7 +190,7 @@ def run_kfold_trial(
         raise
     record(trial, result)
     trial.set_user_attr(keys.VAL_METRICS, result.val_metrics())
-    trial.set_user_attr(keys.HISTORY, result.folds[0].history)  # the first fold's curves
+    trial.set_user_attr(keys.HISTORY, result.history())
     threshold = result.threshold()
     if threshold is not None:
         trial.set_user_attr(keys.THRESHOLD, threshold)
