@@ -8,7 +8,13 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from tuner.artifacts import fetch_trial_model, resolve_artifacts_dir
+from tuner.artifacts import (
+    artifact_store,
+    drop_models,
+    fetch_trial_model,
+    ranked_trials,
+    resolve_artifacts_dir,
+)
 from tuner.config.parse import config_from_dict, load_config
 from tuner.errors import ConfigError
 from tuner.run.runner import run_study
@@ -60,3 +66,26 @@ def test_keep_models_is_validated_and_stored_compactly(make_study) -> None:
     assert config_from_dict(two.to_dict()).search.keep_models == 2
     with pytest.raises(ConfigError, match="keep_models"):
         load_config(_with_search(make_study("bad"), "keep_models = -1"))
+
+
+def test_dropping_models_looks_only_at_the_trials_it_is_given(
+    make_study, store: str, tmp_path: Path
+) -> None:
+    path = _with_search(make_study("window", trials=4, epochs=1, pruner="none"), "keep_models = 0")
+    run_study(path, storage=store)
+    study = optuna.load_study(study_name="window", storage=store)
+    ranked = ranked_trials(study)
+    assert len(ranked) == 4
+    values = {t.number: t.value for t in study.get_trials(states=(TrialState.COMPLETE,))}
+    assert [values[n] for n in ranked] == sorted(values.values(), reverse=True)
+    store_ = artifact_store(resolve_artifacts_dir(store))
+    removed = drop_models(
+        study,
+        optuna.storages.RDBStorage(store),
+        store_,
+        keep={ranked[0]},
+        among=[ranked[0], ranked[2]],
+    )
+    assert removed == 2  # model.keras and model.json of ranked[2] only
+    saved = _saved(store, "window", tmp_path)
+    assert {n for n, ok in saved.items() if ok} == {ranked[0], ranked[1], ranked[3]}

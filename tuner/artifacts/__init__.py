@@ -32,6 +32,7 @@ from tuner.artifacts.trial_models import (
     fetch_trial_model,
     kept_trials,
     model_artifact_hook,
+    ranked_trials,
     resolve_artifacts_dir,
     with_model_artifacts,
 )
@@ -54,6 +55,7 @@ __all__ = [
     "model_artifact_hook",
     "predictions_frame",
     "probabilities",
+    "ranked_trials",
     "resolve_artifacts_dir",
     "save_model",
     "with_model_artifacts",

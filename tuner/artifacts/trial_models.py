@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +31,9 @@ if TYPE_CHECKING:
 ARTIFACTS_ENV = "TUNER_ARTIFACTS"
 #: ``TUNER_ARTIFACTS=off`` (or ``--artifacts off``): save no models while running.
 ARTIFACTS_OFF = "off"
+#: Completed trials just below the kept ones that a save looks at for files to delete: each
+#: save pushes one trial out of the kept; several workers saving at once may push out a few.
+DROP_WINDOW = 16
 
 
 def resolve_artifacts_dir(
@@ -76,11 +80,8 @@ class SaveTrialModel:
         self.keep = getattr(config.search, "keep_models", 0)
 
     def __call__(self, trial: optuna.Trial, result: TrainResult) -> None:
-        kept = (
-            kept_trials(trial.study, self.keep, (trial.number, result.best_value))
-            if self.keep
-            else None
-        )
+        ranked = ranked_trials(trial.study, (trial.number, result.best_value))
+        kept = kept_trials(trial.study, self.keep, ranked) if self.keep else None
         if kept is not None and trial.number not in kept:
             return  # not among the best: a report re-trains it from its seed if asked
         info = ModelInfo.for_trial(
@@ -105,14 +106,20 @@ class SaveTrialModel:
                 stacklevel=2,
             )
         if kept is not None:
-            drop_models(trial.study, trial.storage, self.store, keep=kept | {trial.number})
+            # Two objectives: a trial leaves the Pareto front anywhere in the ranking.
+            window = (
+                ranked[self.keep : self.keep + max(self.keep, DROP_WINDOW)]
+                if len(trial.study.directions) == 1
+                else None
+            )
+            drop_models(
+                trial.study, trial.storage, self.store, keep=kept | {trial.number}, among=window
+            )
 
 
-def kept_trials(
-    study: optuna.Study, keep: int, current: tuple[int, float] | None = None
-) -> set[int]:
-    """The trials whose models are kept: the ``keep`` best completed ones by the first objective
-    (``current``: a trial about to complete, as (number, value)), and a Pareto front's trials."""
+def ranked_trials(study: optuna.Study, current: tuple[int, float] | None = None) -> list[int]:
+    """Completed trial numbers, best first by the first objective (``current``: a trial about
+    to complete, as (number, value)); ties go to the earlier trial, undefined values last."""
     ranked = [
         (t.number, t.values[0])
         for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
@@ -121,7 +128,13 @@ def kept_trials(
         ranked.append(current)
     sign = -1.0 if study.directions[0] == optuna.study.StudyDirection.MAXIMIZE else 1.0
     ranked.sort(key=lambda nv: (sign * nv[1] if np.isfinite(nv[1]) else np.inf, nv[0]))
-    kept = {n for n, _ in ranked[:keep]}
+    return [n for n, _ in ranked]
+
+
+def kept_trials(study: optuna.Study, keep: int, ranked: list[int]) -> set[int]:
+    """The trials whose models are kept: the ``keep`` best of ``ranked``
+    (:func:`ranked_trials`), and a Pareto front's trials."""
+    kept = set(ranked[:keep])
     if len(study.directions) > 1:  # [objective] size_objective: the front's smaller models too
         kept |= {t.number for t in study.best_trials}
     return kept
@@ -133,12 +146,17 @@ def drop_models(
     store: FileSystemArtifactStore,
     *,
     keep: set[int],
+    among: Sequence[int] | None = None,
 ) -> int:
     """Delete the saved files of finished trials not in ``keep``; how many files were deleted.
 
-    Optuna keeps each artifact's record on its trial; a report finds the file gone and
-    re-trains the trial from its seed.
+    ``among`` limits the search to those trial numbers: a trial's model is saved only while it
+    ranks among the kept, so after each save only the trials just below them (the window
+    :data:`DROP_WINDOW`) can hold a file to delete, and the store is not asked about every
+    finished trial. Optuna keeps each artifact's record on its trial; a report finds the file
+    gone and re-trains the trial from its seed.
     """
+    wanted = None if among is None else set(among) - keep
     removed = 0
     for trial in study.get_trials(
         deepcopy=False,
@@ -148,7 +166,7 @@ def drop_models(
             optuna.trial.TrialState.FAIL,
         ),
     ):
-        if trial.number in keep:
+        if trial.number in keep or (wanted is not None and trial.number not in wanted):
             continue
         for meta in get_all_artifact_meta(trial, storage=storage):
             try:
