@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
+import math
 import statistics
 import tempfile
 from pathlib import Path
@@ -137,19 +139,62 @@ def run_one(
         tolerance = {"tolerance": 1.0} if validation == "kfold" else {}
         report = tuner.build_report(path, storage=url, out=tmp / f"report-{name}", **tolerance)
     test = float(report.test_metrics[METRIC])
-    return {
+    one = {
         "val": float(report.recorded_value),
         "test": test,
         "gap": abs(float(report.recorded_value) - test),
         "seconds": elapsed(),
     }
+    if validation == "kfold":
+        one.update(fold_exports(config, url))
+    return one
 
 
-def baseline_scores(table: str, seed: int, tmp: Path, csv: Path) -> dict[str, float]:
-    """The two baselines' test scores on the holdout study's splits (the same cached rows)."""
+def fold_exports(config: Any, url: str) -> dict[str, float]:
+    """The chosen k-fold trial's two candidate exports scored on the test rows: the refit on
+    every non-test row (what the report exports) and the average of its fold models (each
+    trained again on its fold from its fold seed, early stopping on its fold's validation rows).
+    """
+    import numpy as np
+    import optuna
+
+    from tuner import keys
+    from tuner.data.datasets import load_splits
+    from tuner.ml.training import predict
+    from tuner.report.evaluation import evaluate
+    from tuner.search.cv import cross_validate, refit
+
+    splits = load_splits(config.data)
+    trial = optuna.load_study(study_name=config.name, storage=url).best_trial
+    params, seed = dict(trial.params), int(trial.user_attrs[keys.TRIAL_SEED])
+    threshold = trial.user_attrs.get(keys.THRESHOLD)
+    outputs: list[np.ndarray] = []
+    result = cross_validate(
+        None,
+        params,
+        splits,
+        config,
+        seed=seed,
+        prune=False,
+        on_fold=lambda r: outputs.append(predict(r.model, splits.x_test)),
+    )
+    whole = refit(params, splits, config, seed=seed, mean_best_epoch=result.mean_best_epoch)
+
+    def score(out: np.ndarray) -> float:
+        found = evaluate(splits.y_test, out, splits.task, splits.class_names, threshold)
+        return float(found["metrics"][METRIC])
+
+    return {
+        "refit_test": score(predict(whole.model, splits.x_test)),
+        "average_test": score(np.mean(outputs, axis=0)),
+        "cv_reproduced": abs(result.mean - float(trial.value)),
+    }
+
+
+def holdout_splits(table: str, seed: int, tmp: Path, csv: Path) -> Any:
+    """The holdout study's splits of ``table`` at ``seed`` (the baselines' rows)."""
     from tuner.config.parse import load_config
     from tuner.data.datasets import load_splits
-    from tuner.report.baselines import fit_baselines
 
     path = tmp / f"{table}-baselines-{seed}.toml"
     path.write_text(
@@ -162,8 +207,32 @@ def baseline_scores(table: str, seed: int, tmp: Path, csv: Path) -> dict[str, fl
             seed=seed,
         )
     )
-    linear, boosting = fit_baselines(load_splits(load_config(path).data), METRIC, seed=seed)
-    return {"linear": linear.value, "boosting": boosting.value}
+    return load_splits(load_config(path).data)
+
+
+def baseline_scores(table: str, seed: int, tmp: Path, csv: Path) -> dict[str, float]:
+    """The two baselines' test scores on the holdout study's splits (the same cached rows),
+    and the number of test rows."""
+    from tuner.report.baselines import fit_baselines
+
+    splits = holdout_splits(table, seed, tmp, csv)
+    linear, boosting = fit_baselines(splits, METRIC, seed=seed)
+    return {"linear": linear.value, "boosting": boosting.value, "test_rows": len(splits.y_test)}
+
+
+def noise_floor(scores: list[float], rows: list[float]) -> float:
+    """The mean |validation - test| that the test split's own sampling noise alone gives.
+
+    A test accuracy ``p`` measured on ``n`` rows has standard error ``sqrt(p (1 - p) / n)``;
+    even a validation estimate equal to the true accuracy differs from it by
+    ``sqrt(2 / pi)`` times that on average (the mean of a normal's absolute value).
+    """
+    return mean(
+        [
+            math.sqrt(2 / math.pi) * math.sqrt(p * (1 - p) / n)
+            for p, n in zip(scores, rows, strict=True)
+        ]
+    )
 
 
 def mean(values: list[float]) -> float:
@@ -191,6 +260,14 @@ def parse_args() -> argparse.Namespace:
         help=f"{', '.join(QUICK_TABLES)}; 2 seeds, 5 trials, 30 epochs",
     )
     parser.add_argument("--json", help="also write the figures to this file")
+    parser.add_argument(
+        "--from",
+        dest="source",
+        help=(
+            "print the tables of earlier runs' --json files again (comma-separated: their "
+            "tables together), training nothing"
+        ),
+    )
     args = parser.parse_args()
     if args.quick:
         args.tables, args.seeds, args.trials, args.epochs = ",".join(QUICK_TABLES), 2, 5, 30
@@ -210,6 +287,9 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     C.quiet_runtime()
+    if args.source:
+        reprint(args)
+        return
     validations = list(args.validation)
     if "kfold" in validations and not kfold_available():
         print(
@@ -235,12 +315,20 @@ def main() -> None:
             for seed in range(args.seeds):
                 for validation in validations:
                     one = run_one(table, seed, validation, args, tmp, csv)
-                    for key in ("test", "gap"):
-                        figures.setdefault(f"{validation}_{key}", []).append(one[key])
+                    for key in ("test", "gap", "refit_test", "average_test"):
+                        if key in one:
+                            figures.setdefault(f"{validation}_{key}", []).append(one[key])
+                    exports = (
+                        f"; refit {one['refit_test']:.4f}, fold average {one['average_test']:.4f} "
+                        f"(folds again: |cv - recorded| {one['cv_reproduced']:.2g})"
+                        if "average_test" in one
+                        else ""
+                    )
                     print(
                         (
                             f"   {table} seed {seed} {validation}: validation {one['val']:.4f}, "
-                            f"test {one['test']:.4f} ({one['seconds']:.0f} s); load {C.loadavg()}"
+                            f"test {one['test']:.4f} ({one['seconds']:.0f} s){exports}; "
+                            f"load {C.loadavg()}"
                         ),
                         flush=True,
                     )
@@ -249,13 +337,40 @@ def main() -> None:
                     figures.setdefault(key, []).append(value)
                 print(
                     (
-                        f"   {table} seed {seed} baselines: linear {base['linear']:.4f}, boosting "
-                        f"{base['boosting']:.4f}"
+                        f"   {table} seed {seed} baselines ({base['test_rows']} test rows): "
+                        f"linear {base['linear']:.4f}, boosting {base['boosting']:.4f}"
                     ),
                     flush=True,
                 )
             rows[table] = figures
     report(rows, validations, args)
+
+
+def reprint(args: argparse.Namespace) -> None:
+    """The tables of a saved run; runs saved before test rows were recorded get them again
+    from their splits (loading data only)."""
+    runs = [json.loads(Path(f).read_text()) for f in args.source.split(",")]
+    saved = runs[0]
+    for other in runs[1:]:
+        for key in ("seeds", "trials", "validations"):
+            if other[key] != saved[key]:
+                raise SystemExit(f"--from: the runs differ in {key}: {saved[key]} and {other[key]}")
+    args.seeds, args.trials, args.json = saved["seeds"], saved["trials"], None
+    rows = {t: f for run in runs for t, f in run["tables"].items()}
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        csv = generated_table(tmp / "generated.csv")
+        for table, figures in rows.items():
+            if "test_rows" not in figures:
+                figures["test_rows"] = [
+                    len(holdout_splits(table, seed, tmp, csv).y_test) for seed in range(args.seeds)
+                ]
+    C.banner(
+        "small tables, again from saved runs",
+        source=args.source,
+        load_then=" / ".join(r["load"] for r in runs),
+    )
+    report(rows, saved["validations"], args)
 
 
 def report(
@@ -266,9 +381,13 @@ def report(
     headers = ["table"]
     for v in validations:
         headers += [f"tuner test ({v})", f"|val-test| ({v})"]
-    headers += ["linear test", "boosting test", "tuner - best baseline"]
+    headers += ["test noise floor", "linear test", "boosting test", "tuner - best baseline"]
     means: dict[str, dict[str, float]] = {
         t: {k: mean(v) for k, v in f.items()} for t, f in rows.items()
+    }
+    floors = {
+        t: noise_floor(f[f"{main_variant}_test"], f["test_rows"]) if main_variant else math.nan
+        for t, f in rows.items()
     }
     table_rows = []
     for table, m in means.items():
@@ -279,6 +398,7 @@ def report(
         table_rows.append(
             [
                 *row,
+                floors[table],
                 m["linear"],
                 m["boosting"],
                 m[f"{main_variant}_test"] - best if main_variant else float("nan"),
@@ -286,6 +406,28 @@ def report(
         )
     print(f"   means over {args.seeds} split seeds ({METRIC}); load average now: {C.loadavg()}")
     C.table(headers, table_rows)
+    if all("kfold_average_test" in m for m in means.values()):
+        print(
+            "   the k-fold study's export, scored on the test rows: refit vs fold models averaged"
+        )
+        C.table(
+            ["table", "refit test", "fold average test", "average - refit"],
+            [
+                [
+                    t,
+                    m["kfold_refit_test"],
+                    m["kfold_average_test"],
+                    m["kfold_average_test"] - m["kfold_refit_test"],
+                ]
+                for t, m in means.items()
+            ],
+        )
+        refit_mean = mean([m["kfold_refit_test"] for m in means.values()])
+        average_mean = mean([m["kfold_average_test"] for m in means.values()])
+        print(
+            f"   mean over tables: refit {refit_mean:.4f}, fold average {average_mean:.4f} "
+            f"({(average_mean - refit_mean) * 100:+.2f} points)"
+        )
     if "holdout" in validations and "kfold" in validations:
         holdout, kfold = (
             mean([m["holdout_gap"] for m in means.values()]),
@@ -296,7 +438,8 @@ def report(
             kfold <= GOAL_KFOLD_RATIO * holdout,
             (
                 f"k-fold {kfold:.4f} vs holdout {holdout:.4f}, ratio "
-                f"{C.ratio(kfold, holdout):.2f}; goal <= {GOAL_KFOLD_RATIO}"
+                f"{C.ratio(kfold, holdout):.2f}; goal <= {GOAL_KFOLD_RATIO}; the test split's "
+                f"own noise alone gives {mean(list(floors.values())):.4f}"
             ),
         )
     else:

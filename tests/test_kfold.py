@@ -137,7 +137,8 @@ def test_report_of_a_kfold_study_exports_a_refit_model_that_loads_in_safe_mode(
     from tuner.ml.backend import load_keras
     from tuner.report.build import build_report
 
-    run_study(make_study(data_extra=KFOLD, trials=2, epochs=2, pruner="none"), storage=store)
+    refit = KFOLD + '\nkfold_model = "refit"'
+    run_study(make_study(data_extra=refit, trials=2, epochs=2, pruner="none"), storage=store)
     result = build_report("tiny", storage=store, out=tmp_path / "report")
     summary = json.loads((tmp_path / "report" / "summary.json").read_text())
     model = summary["model"]
@@ -174,3 +175,58 @@ def test_a_kfold_trials_history_is_the_mean_over_the_folds_that_ran_each_epoch()
     assert merged["loss"] == pytest.approx([2.0, 1.0, 0.25])  # epoch 3: the first fold alone
     assert merged["val_accuracy"] == pytest.approx([0.6, 0.7, 0.7])
     assert "lr" not in merged  # not every fold has it
+
+
+def test_a_kfold_study_can_stand_for_its_fold_models_averaged(
+    make_study, store: str, tmp_path
+) -> None:
+    import json
+
+    from tuner.artifacts import fetch_trial_model, resolve_artifacts_dir
+    from tuner.ml.backend import load_keras
+    from tuner.ml.training import predict
+    from tuner.report.build import build_report
+
+    path = make_study(
+        data_extra=KFOLD + '\nkfold_model = "average"', trials=2, epochs=3, pruner="none"
+    )
+    run_study(path, storage=store)
+    result = build_report("tiny", storage=store, out=tmp_path / "report")
+    summary = json.loads((tmp_path / "report" / "summary.json").read_text())
+    model, check = summary["model"], summary["model"]["validation_check"]
+    assert model["source"] == "folds" and check["kind"] == "folds" and check["folds"] == 3
+    # the folds trained again reproduce the trial's value (the mean of its recorded folds)
+    assert check["reproduced"] == pytest.approx(summary["best_value"], abs=1e-6)
+    assert check["fold_values"] == pytest.approx(
+        optuna.load_study(study_name="tiny", storage=store).best_trial.user_attrs[FOLD_VALUES],
+        abs=1e-6,
+    )
+    assert result.recorded_value == pytest.approx(summary["best_value"])
+    keras = load_keras()
+    exported = keras.saving.load_model(
+        tmp_path / "report" / "model.keras", safe_mode=True, compile=False
+    )
+    members = [layer for layer in exported.layers if layer.name.startswith("fold_")]
+    assert sorted(m.name for m in members) == ["fold_0", "fold_1", "fold_2"]
+    x = load_splits(load_config(path).data).x_test
+    np.testing.assert_allclose(
+        predict(exported, x), np.mean([predict(m, x) for m in members], axis=0), atol=1e-5
+    )
+    # while running, the completed trials saved that same kind of model, not a refit
+    storage = optuna.storages.RDBStorage(store)
+    best = optuna.load_study(study_name="tiny", storage=storage).best_trial
+    fetched = fetch_trial_model(storage, best, resolve_artifacts_dir(store), tmp_path / "dl")
+    assert fetched is not None
+    saved = keras.saving.load_model(fetched[0], safe_mode=True, compile=False)
+    assert sorted(layer.name for layer in saved.layers if layer.name.startswith("fold_")) == [
+        "fold_0",
+        "fold_1",
+        "fold_2",
+    ]
+
+
+def test_kfold_model_is_checked(make_study) -> None:
+    with pytest.raises(ConfigError, match="kfold_model"):
+        load_config(make_study(data_extra=KFOLD + '\nkfold_model = "mean"'))
+    with pytest.raises(ConfigError, match="applies to cross-validation"):
+        load_config(make_study(data_extra='kfold_model = "average"'))

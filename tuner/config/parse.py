@@ -39,7 +39,7 @@ from tuner.config.start import parse_start
 from tuner.config.table_fields import parse_table_fields
 from tuner.config.toml_table import TomlTable
 from tuner.data.datasets import DATASETS
-from tuner.data.splits import FOLD_LIMITS, VALIDATIONS
+from tuner.data.splits import FOLD_LIMITS, KFOLD_MODELS, VALIDATIONS
 from tuner.data.tables import infer_table_task
 from tuner.errors import ConfigError, StudyNotFoundError
 from tuner.ml.backend import BACKENDS
@@ -177,11 +177,14 @@ def _parse_data(raw: Mapping[str, Any], source: str) -> tuple[DataConfig, TomlTa
         folds=data_t.number(
             "folds", DataConfig.folds, kind=int, low=FOLD_LIMITS[0], high=FOLD_LIMITS[1]
         ),
+        kfold_model=data_t.string("kfold_model", DataConfig.kfold_model, choices=KFOLD_MODELS),
     )
-    if data.validation != "kfold" and data_t.has("folds"):
-        data_t.fail(
-            '[data] folds applies to cross-validation; set validation = "kfold" or remove folds'
-        )
+    for name in ("folds", "kfold_model"):
+        if data.validation != "kfold" and data_t.has(name):
+            data_t.fail(
+                f'[data] {name} applies to cross-validation; set validation = "kfold" or remove '
+                f"{name}"
+            )
     if data.validation_fraction + data.test_fraction >= MAX_HELD_OUT:
         data_t.fail(
             f"validation_fraction + test_fraction must leave data to train on (< {MAX_HELD_OUT})"

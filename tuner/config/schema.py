@@ -59,6 +59,9 @@ class DataConfig:
     # into ``folds`` stratified folds (the test split stays held out)
     validation: str = "holdout"
     folds: int = 5
+    # with "kfold": the model a trial stands for (saved while running, exported by the report):
+    # "average" of its fold models, or "refit" on every non-test row
+    kfold_model: str = "average"
 
 
 @dataclass(frozen=True)

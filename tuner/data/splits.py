@@ -24,6 +24,9 @@ if TYPE_CHECKING:
 VALIDATIONS = ("holdout", "kfold")
 #: ``[data] folds``: the fewest and the most folds.
 FOLD_LIMITS = (2, 20)
+#: ``[data] kfold_model``: what model a cross-validated trial stands for: its fold models
+#: averaged, or one model refit on every non-test row.
+KFOLD_MODELS = ("average", "refit")
 
 
 @dataclass(frozen=True, eq=False)
@@ -239,6 +242,7 @@ def all_rows(splits: Splits, cfg: DataConfig) -> Splits:
 
 __all__ = [
     "FOLD_LIMITS",
+    "KFOLD_MODELS",
     "VALIDATIONS",
     "Splits",
     "all_rows",

@@ -40,7 +40,7 @@ from tuner.report.evaluation import evaluate, evaluation_plots
 from tuner.report.leaderboard import study_extras
 from tuner.report.model_export import Export, export_checked, keras_summary
 from tuner.report.page import render_index
-from tuner.report.refit import export_refit
+from tuner.report.refit import export_kfold
 from tuner.report.staging import publish, staging_dir
 from tuner.report.summary import add_extras, json_safe, report_summary
 from tuner.studies import OpenedStudy, open_study
@@ -82,11 +82,12 @@ def _export(
     tolerance: float,
     threshold: float | None,
 ) -> Export:
-    """The exported model: refit on every non-test row for a cross-validated study
-    (:mod:`tuner.report.refit`), else the trial's own model, checked on validation."""
+    """The exported model: for a cross-validated study its fold models averaged or a refit on
+    every non-test row (:mod:`tuner.report.refit`), else the trial's own model, checked on
+    validation."""
     if config.data.validation == "kfold":
         return Export(
-            *export_refit(chosen, splits, config, staging, tolerance=tolerance, threshold=threshold)
+            *export_kfold(chosen, splits, config, staging, tolerance=tolerance, threshold=threshold)
         )
     return export_checked(
         opened,

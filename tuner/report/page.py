@@ -154,7 +154,7 @@ def _leaderboard_table(rows: list[dict[str, Any]]) -> str:
 def _validation_rows(check: dict[str, Any], metric: str) -> list[tuple[str, Any]]:
     """The headline's validation numbers: the recorded value and the exported model's, or, for a
     cross-validated study, the fold mean (a refit model has no held-out rows of its own)."""
-    if check.get("kind") == "refit":
+    if check.get("kind") in ("refit", "folds"):
         return [
             (f"validation {metric}, mean over {check['folds']} folds", check["cv_mean"]),
             (f"validation {metric}, standard deviation over the folds", check["cv_std"]),
@@ -166,6 +166,12 @@ def _validation_rows(check: dict[str, Any], metric: str) -> list[tuple[str, Any]
 
 
 def _check_sentence(check: dict[str, Any], metric: str) -> str:
+    if check.get("kind") == "folds":
+        return (
+            f"{escape(check['statement'])}. Its folds, trained again from their seeds, reproduce "
+            f"the recorded value within {check['tolerance']:g} (difference "
+            f"{check['difference']:.3g})."
+        )
     if check.get("kind") == "refit":
         return (
             f"{escape(check['statement'])}. Two refits from the trial's seed agree within "

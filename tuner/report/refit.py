@@ -1,13 +1,24 @@
 """The exported model of a cross-validated study (``[data] validation = "kfold"``).
 
-A cross-validated trial trained one model per fold and kept none, so the report refits its
-parameters on every non-test row (train and validation together; CSV preprocessing fitted on
-them) for the folds' mean best epoch count, with the trial's seed and nothing watching a
-validation split (no early stopping, no learning-rate reduction). The trial's recorded value
-is the cross-validated mean, which a model trained on those very rows cannot reproduce, so no
-such check is claimed. The check made instead is that the refit is deterministic: the exported
-file and a first refit from the same seed score the refit's own rows alike (within the
-tolerance). The test split is not used here.
+A cross-validated trial trained one model per fold and kept none, so the report trains the
+model the trial stands for again (``[data] kfold_model``):
+
+- ``"average"``: the fold models, each trained again on its fold from its fold seed exactly
+  as during the search (early stopping and learning-rate reduction on its fold's validation
+  rows), averaged with equal weights into one Keras model. The check is the one a holdout
+  study gets: the folds trained again reproduce the trial's recorded value (their mean), within
+  the tolerance. The exported model's metrics are out-of-fold: each non-test row is predicted
+  by the fold model that did not train on it.
+- ``"refit"`` (and CSV tables, whose folds fit their own column preprocessing): the trial's
+  parameters refit on every non-test row (train and validation together; CSV preprocessing
+  fitted on them) for the folds' mean best epoch count, with the trial's seed and nothing
+  watching a validation split (no early stopping, no learning-rate reduction). The trial's
+  recorded value is the cross-validated mean, which a model trained on those very rows cannot
+  reproduce, so no such check is claimed. The check made instead is that the refit is
+  deterministic: the exported file and a first refit from the same seed score the refit's own
+  rows alike (within the tolerance).
+
+The test split is not used here.
 """
 
 from __future__ import annotations
@@ -21,11 +32,17 @@ from optuna.trial import FrozenTrial
 from tuner import artifacts as art
 from tuner import keys
 from tuner.config.schema import StudyConfig
-from tuner.data.splits import Splits, all_rows
+from tuner.data.splits import Splits, all_rows, fold_splits
 from tuner.errors import ReportError, TrialError
 from tuner.ml.metrics import compute, compute_all
 from tuner.ml.training import predict
-from tuner.search.cv import refit, refit_epochs
+from tuner.search.cv import (
+    averages_folds,
+    cross_validate,
+    fold_average,
+    refit,
+    refit_epochs,
+)
 
 
 def refit_statement(trial: FrozenTrial, config: StudyConfig, rows: int, epochs: int) -> str:
@@ -48,9 +65,7 @@ def export_refit(
     threshold: float | None,
 ) -> tuple[Any, Path, str, str, dict[str, float], dict[str, Any]]:
     """(model, path, source, provenance, metrics on the refit rows, check) of a k-fold trial."""
-    seed = trial.user_attrs.get(keys.TRIAL_SEED)
-    if seed is None:
-        raise ReportError(f"trial {trial.number} has no stored seed, so it cannot be refit")
+    seed = _trial_seed(trial)
     mean_best = float(
         np.mean(
             trial.user_attrs.get(keys.FOLD_BEST_EPOCHS)
@@ -119,4 +134,99 @@ def export_refit(
     )
 
 
-__all__ = ["export_refit", "refit_statement"]
+def _trial_seed(trial: FrozenTrial) -> int:
+    seed = trial.user_attrs.get(keys.TRIAL_SEED)
+    if seed is None:
+        raise ReportError(f"trial {trial.number} has no stored seed, so it cannot be trained again")
+    return int(seed)
+
+
+def export_fold_average(
+    trial: FrozenTrial,
+    splits: Splits,
+    config: StudyConfig,
+    staging: Path,
+    *,
+    tolerance: float,
+    threshold: float | None,
+) -> tuple[Any, Path, str, str, dict[str, float], dict[str, Any]]:
+    """(model, path, source, provenance, out-of-fold metrics, check) of a k-fold trial whose
+    fold models are averaged."""
+    seed = _trial_seed(trial)
+    folds = fold_splits(splits, config.data)
+    out_of_fold: list[np.ndarray] = []
+    models: list[Any] = []
+
+    def keep(result: Any) -> None:
+        out_of_fold.append(predict(result.model, folds[len(models)].x_val))
+        models.append(result.model)
+
+    try:
+        result = cross_validate(
+            None, dict(trial.params), splits, config, seed=seed, prune=False, on_fold=keep
+        )
+    except TrialError as exc:
+        raise ReportError(
+            f"training the {len(folds)} folds of trial {trial.number} again failed: {exc}"
+        ) from None
+    metric = config.objective.metric
+    recorded = float(trial.values[0])
+    difference = abs(result.mean - recorded)
+    if not difference <= tolerance * max(1.0, abs(recorded)):
+        raise ReportError(
+            f"trial {trial.number}'s folds trained again score {result.mean:.6g}, but the trial "
+            f"recorded {recorded:.6g} (difference {difference:.3g} exceeds the tolerance "
+            f"{tolerance:g}); run the report where the study ran, or accept the difference "
+            "with --tolerance"
+        )
+    info = art.ModelInfo.for_trial(splits, config, trial.number, recorded, threshold)
+    model_path, _ = art.write_model(fold_average(models), info, staging)
+    exported = art.load_model(model_path, error=ReportError)  # as a user loads it
+    y_oof = np.concatenate([f.y_val for f in folds])
+    statement = (
+        f"cross-validated {metric} {result.mean:.4g} ± {result.std:.2g} over {len(folds)} folds; "
+        f"exported model: the {len(folds)} fold models averaged"
+    )
+    check = {
+        "kind": "folds",
+        "statement": statement,
+        "metric": metric,
+        "recorded": recorded,  # the trial's value: the mean over its folds
+        "reproduced": result.mean,  # the folds trained again from their seeds
+        "difference": difference,
+        "tolerance": tolerance,
+        "tolerance_rule": (
+            "the folds trained again from their seeds reproduce the trial's value: "
+            "|reproduced - recorded| <= tolerance * max(1, |recorded|)"
+        ),
+        "cv_mean": result.mean,
+        "cv_std": result.std,
+        "fold_values": result.values,
+        "folds": len(folds),
+    }
+    provenance = f"{statement} (seed {seed}; metrics out-of-fold)"
+    return (
+        exported,
+        model_path,
+        "folds",
+        provenance,
+        compute_all(y_oof, np.concatenate(out_of_fold), splits.task),
+        check,
+    )
+
+
+def export_kfold(
+    trial: FrozenTrial,
+    splits: Splits,
+    config: StudyConfig,
+    staging: Path,
+    *,
+    tolerance: float,
+    threshold: float | None,
+) -> tuple[Any, Path, str, str, dict[str, float], dict[str, Any]]:
+    """The model a k-fold trial stands for: its folds averaged, or a refit (see above)."""
+    export = export_fold_average if averages_folds(config, splits) else export_refit
+    return export(trial, splits, config, staging, tolerance=tolerance, threshold=threshold)
+
+
+__all__ = ["export_fold_average", "export_kfold", "export_refit", "refit_statement"]

@@ -19,6 +19,7 @@ import optuna
 
 from tuner import keys
 from tuner.data.splits import all_rows, fold_splits
+from tuner.ml.averaging import average_model
 from tuner.ml.training import TrainResult, train
 
 if TYPE_CHECKING:
@@ -164,6 +165,20 @@ def refit(
     )
 
 
+def averages_folds(config: StudyConfig, splits: Splits) -> bool:
+    """Whether a cross-validated trial stands for its fold models averaged (``[data]
+    kfold_model = "average"``). A CSV table's folds fit their own column preprocessing (a column
+    may even be empty in one fold), so their models take different inputs: those are refit."""
+    return config.data.kfold_model == "average" and splits.table is None
+
+
+def fold_average(models: Sequence[Any]) -> Any:
+    """One Keras model averaging a trial's fold models with equal weights."""
+    return average_model(
+        models, [1.0] * len(models), [f"fold_{i}" for i in range(len(models))], name="folds"
+    )
+
+
 def run_kfold_trial(
     trial: optuna.Trial,
     params: dict[str, Any],
@@ -178,12 +193,22 @@ def run_kfold_trial(
     """One cross-validated trial: its value (the mean over folds), its numbers on the trial.
 
     A pruned trial records the folds it finished, then raises :class:`optuna.TrialPruned`.
-    With ``after_train`` hooks (saving the model), a completed trial is refit (:func:`refit`)
-    and the hooks get that model, with the trial's value and threshold.
+    With ``after_train`` hooks (saving the model), the hooks get the model the trial stands for
+    (its fold models averaged, :func:`fold_average`, or :func:`refit`), with its value and
+    threshold.
     """
+    models: list[Any] = []
+    keep = bool(after_train) and averages_folds(config, splits)
     try:
         result = cross_validate(
-            trial, params, splits, config, seed=seed, prune=prune, verbose=verbose
+            trial,
+            params,
+            splits,
+            config,
+            seed=seed,
+            prune=prune,
+            verbose=verbose,
+            on_fold=(lambda r: models.append(r.model)) if keep else None,
         )
     except FoldsPruned as pruned:
         record(trial, pruned.partial)
@@ -195,9 +220,17 @@ def run_kfold_trial(
     if threshold is not None:
         trial.set_user_attr(keys.THRESHOLD, threshold)
     if after_train:
-        model = refit(params, splits, config, seed=seed, mean_best_epoch=result.mean_best_epoch)
+        model = (
+            dataclasses.replace(result.folds[0], model=fold_average(models))
+            if keep
+            else refit(params, splits, config, seed=seed, mean_best_epoch=result.mean_best_epoch)
+        )
         summary = dataclasses.replace(
-            model, best_value=result.mean, val_metrics=result.val_metrics(), threshold=threshold
+            model,
+            best_value=result.mean,
+            val_metrics=result.val_metrics(),
+            threshold=threshold,
+            history=result.history(),
         )
         for hook in after_train:
             hook(trial, summary)
@@ -215,7 +248,9 @@ class FoldsPruned(optuna.TrialPruned):
 __all__ = [
     "CVResult",
     "FoldsPruned",
+    "averages_folds",
     "cross_validate",
+    "fold_average",
     "fold_seed",
     "is_kfold",
     "pruner_resource",

@@ -58,11 +58,26 @@ def _gp(seed: int | None) -> BaseSampler:
     return optuna.samplers.GPSampler(seed=seed, deterministic_objective=False)
 
 
+#: Hyperband first judges a trial after this share of its most epochs (at least 1): 3 of 30.
+#: Replaying the per-epoch curves of 65 unpruned Fashion-MNIST trials (30 epochs, three runs,
+#: 100 orders each; ``benchmarks/pruner_replay.py``), a first judgment at epoch 3 instead of 1
+#: kept each run's best trial 89 % of the time instead of 78 % and halved the mean regret
+#: (0.0004 against 0.0008), for 55 % of the epochs instead of 49 %.
+HYPERBAND_MIN_SHARE = 0.1
+
+
+def hyperband_min_resource(max_resource: int) -> int:
+    """Hyperband's smallest budget for a study whose trials report ``max_resource`` steps."""
+    return max(1, int(max_resource * HYPERBAND_MIN_SHARE))
+
+
 def _hyperband(max_epochs: int) -> BasePruner:
     import optuna
 
     return optuna.pruners.HyperbandPruner(
-        min_resource=1, max_resource=max_epochs, reduction_factor=3
+        min_resource=hyperband_min_resource(max_epochs),
+        max_resource=max_epochs,
+        reduction_factor=3,
     )
 
 
@@ -130,12 +145,14 @@ def make_pruner(name: str, max_resource: int) -> BasePruner:
 
 
 __all__ = [
+    "HYPERBAND_MIN_SHARE",
     "MULTI_OBJECTIVE_SAMPLERS",
     "PRUNERS",
     "PRUNER_NAMES",
     "SAMPLERS",
     "SAMPLER_NAMES",
     "SamplerSpec",
+    "hyperband_min_resource",
     "make_pruner",
     "make_sampler",
 ]
