@@ -58,9 +58,12 @@ def builtin_study_text(
     trials: int = 3,
     sampler: str = "tpe",
     pruner: str = "median",
+    search_extra: str = "",
 ) -> str:
     """A tiny study of a built-in dataset."""
     search = f'trials = {trials}\nsampler = "{sampler}"\npruner = "{pruner}"\nseed = 0'
+    if search_extra:
+        search += f"\n{search_extra}"
     return tiny_study_text(
         name,
         data=f'dataset = "{dataset}"\n{data_extra}',

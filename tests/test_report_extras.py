@@ -13,7 +13,7 @@ import optuna
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from conftest import count_predictions, run_tiny_study
+from conftest import build_tiny_report, count_predictions, run_tiny_study
 
 import tuner.ml.training as training
 from tuner.artifacts import load_model
@@ -285,3 +285,27 @@ def test_binary_ensemble_has_its_own_threshold(
     )
     assert e["validation"]["ensemble"] >= e["validation"]["single"]  # accuracy: higher is better
     assert [b["test_rows"] for b in result.summary["baselines"]] == [len(splits.y_test)] * 2
+
+
+def test_the_study_files_ensemble_is_the_reports_default(tmp_path: Path) -> None:
+    case = build_tiny_report(
+        tmp_path,
+        "ensemble_default",
+        trials=4,
+        epochs=3,
+        objective='metric = "log_loss"',
+        search_extra="ensemble = 2",
+    )
+    assert stored_config(case.study).search.ensemble == 2
+    e = case.summary["ensemble"]  # built without --ensemble: the study file asked for it
+    assert 1 <= len(e["members"]) <= 2 and (case.out / "ensemble.keras").exists()
+
+
+def test_a_kfold_study_cannot_ask_for_an_ensemble(make_study) -> None:
+    from tuner.config.parse import load_config
+    from tuner.errors import ConfigError
+
+    path = make_study(data_extra='validation = "kfold"')
+    path.write_text(path.read_text().replace("[search]\n", "[search]\nensemble = 3\n"))
+    with pytest.raises(ConfigError, match=r"\[search\] ensemble needs trials with models"):
+        load_config(path)

@@ -135,6 +135,11 @@ def parse_config(
     space = _parse_space(raw, source)
     training = _parse_training(raw, source)
     search = _parse_search(raw, source, objective.size_objective)
+    if search.ensemble and data.validation == "kfold":
+        top.fail(
+            "[search] ensemble needs trials with models of their own, and a cross-validated "
+            'trial stands for its folds; remove ensemble or set [data] validation = "holdout"'
+        )
     if "start" in raw.get("search", {}):
         search = dataclasses.replace(
             search, start=parse_start(raw["search"]["start"], space, source)
@@ -314,6 +319,7 @@ def _parse_search(raw: Mapping[str, Any], source: str, size_objective: str | Non
         pruner=pruner,
         seed=se.number("seed", None, kind=int, low=0, high=MAX_SEED, optional=True),
         keep_models=se.number("keep_models", SearchConfig.keep_models, kind=int, low=0),
+        ensemble=se.number("ensemble", SearchConfig.ensemble, kind=int, low=0),
     )
 
 

@@ -113,6 +113,9 @@ class SearchConfig:
     start: tuple[tuple[tuple[str, Any], ...], ...] = ()
     # Saved trial models kept: those of the best ``keep_models`` completed trials (0: all).
     keep_models: int = 10
+    # ``tuner report`` also exports a greedy ensemble of at most this many additions of the
+    # best saved trials (``--ensemble N`` by default; 0: none).
+    ensemble: int = 0
 
 
 @dataclass(frozen=True)
@@ -145,7 +148,7 @@ _OPTIONAL_FIELDS = {
     },
     "objective": {"size_objective": None},
     "training": {"monitor": TrainingConfig.monitor, "backend": None, "fused": "auto", "pack": None},
-    "search": {"start": (), "keep_models": SearchConfig.keep_models},
+    "search": {"start": (), "keep_models": SearchConfig.keep_models, "ensemble": 0},
 }
 
 

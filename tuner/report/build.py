@@ -297,7 +297,8 @@ def build_report(
 
     ``baselines``: fit scikit-learn baselines on train + validation and score them on test;
     ``ensemble``: also export a greedy ensemble of the best saved trials (at most that many
-    additions), see :mod:`tuner.report.comparisons`. ``study`` is a study name, a study file,
+    additions; default: the study's ``[search] ensemble``, 0 for none), see
+    :mod:`tuner.report.comparisons`. ``study`` is a study name, a study file,
     or an ``optuna.Study``. Raises
     :class:`~tuner.errors.ReportError` (nothing written) when the report cannot be built.
     """
@@ -306,6 +307,8 @@ def build_report(
     study_obj = opened.study
     chosen = select_trial(study_obj, trial)
     config = stored_config(study_obj, chosen.number)
+    if ensemble is None:  # the study file's default ([search] ensemble; 0: none)
+        ensemble = config.search.ensemble or None
     _use_study_backend(config)
     out_path = Path(out) if out is not None else default_out(study_obj.study_name)
     staging = staging_dir(out_path, overwrite)
