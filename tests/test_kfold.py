@@ -230,3 +230,30 @@ def test_kfold_model_is_checked(make_study) -> None:
         load_config(make_study(data_extra=KFOLD + '\nkfold_model = "mean"'))
     with pytest.raises(ConfigError, match="applies to cross-validation"):
         load_config(make_study(data_extra='kfold_model = "average"'))
+
+
+def test_a_csv_kfold_study_on_tensorflow_exports_its_folds_averaged_for_raw_rows(
+    tmp_path, store: str
+) -> None:
+    import pandas as pd
+    import tabular_data as td
+
+    from tuner.predict import predict_file
+    from tuner.report.build import build_report
+
+    frame = td.patients(rows=200)
+    td.write(frame, tmp_path / "patients.csv")
+    path = td.csv_study(
+        tmp_path / "p.toml", "patients.csv", "stroke", data='validation = "kfold"\nfolds = 3'
+    )
+    run_study(path, storage=store)
+    result = build_report("table", storage=store, out=tmp_path / "report")
+    assert result.model_source == "folds"
+    assert result.reproduced_value == pytest.approx(result.recorded_value, abs=1e-6)
+    rows = frame.drop(columns=["stroke"]).head(7)
+    rows.to_csv(tmp_path / "new.csv", index=False)
+    predict_file(
+        tmp_path / "new.csv", tmp_path / "out.csv", model=tmp_path / "report" / "model.keras"
+    )
+    out = pd.read_csv(tmp_path / "out.csv")
+    assert len(out) == 7 and set(out["prediction"].astype(str)) <= {"0", "1"}

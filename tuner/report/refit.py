@@ -9,7 +9,8 @@ model the trial stands for again (``[data] kfold_model``):
   study gets: the folds trained again reproduce the trial's recorded value (their mean), within
   the tolerance. The exported model's metrics are out-of-fold: each non-test row is predicted
   by the fold model that did not train on it.
-- ``"refit"`` (and CSV tables, whose folds fit their own column preprocessing): the trial's
+- ``"refit"`` (and CSV tables on JAX or PyTorch, whose fold models number categories by their
+  own vocabularies, or whose folds take different columns): the trial's
   parameters refit on every non-test row (train and validation together; CSV preprocessing
   fitted on them) for the folds' mean best epoch count, with the trial's seed and nothing
   watching a validation split (no early stopping, no learning-rate reduction). The trial's
@@ -37,6 +38,7 @@ from tuner.errors import ReportError, TrialError
 from tuner.ml.metrics import compute, compute_all
 from tuner.ml.training import predict
 from tuner.search.cv import (
+    FoldInputsDiffer,
     averages_folds,
     cross_validate,
     fold_average,
@@ -225,8 +227,14 @@ def export_kfold(
     threshold: float | None,
 ) -> tuple[Any, Path, str, str, dict[str, float], dict[str, Any]]:
     """The model a k-fold trial stands for: its folds averaged, or a refit (see above)."""
-    export = export_fold_average if averages_folds(config, splits) else export_refit
-    return export(trial, splits, config, staging, tolerance=tolerance, threshold=threshold)
+    if averages_folds(config, splits):
+        try:
+            return export_fold_average(
+                trial, splits, config, staging, tolerance=tolerance, threshold=threshold
+            )
+        except FoldInputsDiffer:
+            pass  # a CSV column empty in one fold's rows: refit, as during the search
+    return export_refit(trial, splits, config, staging, tolerance=tolerance, threshold=threshold)
 
 
 __all__ = ["export_fold_average", "export_kfold", "export_refit", "refit_statement"]

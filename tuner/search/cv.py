@@ -19,7 +19,9 @@ import optuna
 
 from tuner import keys
 from tuner.data.splits import all_rows, fold_splits
+from tuner.errors import TunerError
 from tuner.ml.averaging import average_model
+from tuner.ml.backend import active_backend
 from tuner.ml.training import TrainResult, train
 
 if TYPE_CHECKING:
@@ -165,17 +167,33 @@ def refit(
     )
 
 
+class FoldInputsDiffer(TunerError):
+    """A trial's fold models take different inputs (a CSV column empty in one fold's rows)."""
+
+
 def averages_folds(config: StudyConfig, splits: Splits) -> bool:
     """Whether a cross-validated trial stands for its fold models averaged (``[data]
-    kfold_model = "average"``). A CSV table's folds fit their own column preprocessing (a column
-    may even be empty in one fold), so their models take different inputs: those are refit."""
-    return config.data.kfold_model == "average" and splits.table is None
+    kfold_model = "average"``).
+
+    A CSV table's folds fit their own column preprocessing. On TensorFlow its models take the
+    raw columns (vocabularies inside), so they average; on JAX and PyTorch they take category
+    ids numbered by each fold's own vocabulary, so those trials are refit. So are trials whose
+    fold models take different inputs (:class:`FoldInputsDiffer`).
+    """
+    return config.data.kfold_model == "average" and (
+        splits.table is None or active_backend() == "tensorflow"
+    )
 
 
 def fold_average(models: Sequence[Any]) -> Any:
-    """One Keras model averaging a trial's fold models with equal weights."""
+    """One Keras model averaging a trial's fold models with equal weights; raises
+    :class:`FoldInputsDiffer` when they take different inputs."""
     return average_model(
-        models, [1.0] * len(models), [f"fold_{i}" for i in range(len(models))], name="folds"
+        models,
+        [1.0] * len(models),
+        [f"fold_{i}" for i in range(len(models))],
+        name="folds",
+        error=FoldInputsDiffer,
     )
 
 
@@ -220,11 +238,14 @@ def run_kfold_trial(
     if threshold is not None:
         trial.set_user_attr(keys.THRESHOLD, threshold)
     if after_train:
-        model = (
-            dataclasses.replace(result.folds[0], model=fold_average(models))
-            if keep
-            else refit(params, splits, config, seed=seed, mean_best_epoch=result.mean_best_epoch)
-        )
+        try:
+            model = (
+                dataclasses.replace(result.folds[0], model=fold_average(models)) if keep else None
+            )
+        except FoldInputsDiffer:
+            model = None
+        if model is None:
+            model = refit(params, splits, config, seed=seed, mean_best_epoch=result.mean_best_epoch)
         summary = dataclasses.replace(
             model,
             best_value=result.mean,
@@ -247,6 +268,7 @@ class FoldsPruned(optuna.TrialPruned):
 
 __all__ = [
     "CVResult",
+    "FoldInputsDiffer",
     "FoldsPruned",
     "averages_folds",
     "cross_validate",
