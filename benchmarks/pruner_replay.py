@@ -35,14 +35,22 @@ import _common as C
 
 
 def pruners(max_epochs: int) -> dict[str, Callable[[], Any]]:
-    """The candidates: the current default first, then variations of it and the alternatives."""
+    """The candidates: Hyperband judging first at several epochs (the tuner's default marked),
+    then the alternatives."""
     import optuna.pruners as P
 
+    from tuner.search.samplers import hyperband_min_resource
+
+    default = hyperband_min_resource(max_epochs)
+
+    def hyperband(first: int) -> Callable[[], Any]:
+        return lambda: P.HyperbandPruner(first, max_epochs, 3)
+
     return {
-        "hyperband min 1 (default)": lambda: P.HyperbandPruner(1, max_epochs, 3),
-        "hyperband min 2": lambda: P.HyperbandPruner(2, max_epochs, 3),
-        "hyperband min 3": lambda: P.HyperbandPruner(3, max_epochs, 3),
-        "hyperband min 5": lambda: P.HyperbandPruner(5, max_epochs, 3),
+        **{
+            f"hyperband min {m}{' (default)' if m == default else ''}": hyperband(m)
+            for m in sorted({1, 2, 3, 5, default})
+        },
         "sha min 1": lambda: P.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3),
         "sha min 3": lambda: P.SuccessiveHalvingPruner(min_resource=3, reduction_factor=3),
         "median warmup 1": lambda: P.MedianPruner(n_startup_trials=3, n_warmup_steps=1),
@@ -51,31 +59,41 @@ def pruners(max_epochs: int) -> dict[str, Callable[[], Any]]:
     }
 
 
-def replay(curves: list[dict[str, Any]], make: Callable[[], Any]) -> tuple[int, float]:
-    """Epochs trained and the best completed value when ``curves`` run in this order."""
+def _study(make: Callable[[], Any], name: str) -> Any:
     import optuna
 
-    study = optuna.create_study(
-        study_name="replay",
+    return optuna.create_study(
+        study_name=name,  # Hyperband places trials in brackets by the study's name
         direction="maximize",
         pruner=make(),
         sampler=optuna.samplers.RandomSampler(0),
     )
+
+
+def _run(study: Any, curve: dict[str, Any]) -> tuple[int, bool]:
+    """Feed one recorded curve to a new trial, epoch by epoch as a study does: (epochs run,
+    pruned)."""
+    import optuna
+
+    trial = study.ask()
+    steps = sorted((int(k), v) for k, v in curve["steps"].items())
+    for done, (step, value) in enumerate(steps, start=1):
+        trial.report(value, step)
+        if trial.should_prune():
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+            return done, True
+    study.tell(trial, curve["value"])
+    return len(steps), False
+
+
+def replay(curves: list[dict[str, Any]], make: Callable[[], Any]) -> tuple[int, float]:
+    """Epochs trained and the best completed value when ``curves`` run in this order."""
+    study = _study(make, "replay")
     epochs, best = 0, float("-inf")
     for curve in curves:
-        trial = study.ask()
-        steps = sorted((int(k), v) for k, v in curve["steps"].items())
-        pruned = False
-        for step, value in steps:
-            trial.report(value, step)
-            epochs += 1
-            if trial.should_prune():
-                pruned = True
-                break
-        if pruned:
-            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-        else:
-            study.tell(trial, curve["value"])
+        ran, pruned = _run(study, curve)
+        epochs += ran
+        if not pruned:
             best = max(best, curve["value"])
     return epochs, best
 
@@ -85,30 +103,13 @@ def within_budget(
 ) -> float:
     """The best completed value when trials drawn from ``curves`` run until ``budget`` seconds
     of training are spent."""
-    import optuna
-
-    study = optuna.create_study(
-        study_name="budget",
-        direction="maximize",
-        pruner=make(),
-        sampler=optuna.samplers.RandomSampler(0),
-    )
+    study = _study(make, "budget")
     spent, best = 0.0, float("-inf")
     while spent < budget:
         curve = rng.choice(curves)
-        per_epoch = curve["seconds"] / len(curve["steps"])
-        trial = study.ask()
-        pruned = False
-        for step, value in sorted((int(k), v) for k, v in curve["steps"].items()):
-            trial.report(value, step)
-            spent += per_epoch
-            if trial.should_prune():
-                pruned = True
-                break
-        if pruned:
-            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-        elif spent <= budget:  # a trial still running at the deadline does not count
-            study.tell(trial, curve["value"])
+        ran, pruned = _run(study, curve)
+        spent += ran * curve["seconds"] / len(curve["steps"])
+        if not pruned and spent <= budget:  # a trial still running at the deadline does not count
             best = max(best, curve["value"])
     return best
 
