@@ -31,6 +31,7 @@ from tuner.ml import metrics as metrics_mod
 from tuner.ml.table_layers import renamed_inputs_allowed
 from tuner.report.baselines import baselines_table, fit_baselines, verdict
 from tuner.report.ensemble import Selection, average_model, select_ensemble
+from tuner.report.model_export import within_tolerance
 
 ENSEMBLE_FILE = "ensemble.keras"
 #: Candidates considered: the best saved trials, at most this many times the ensemble size.
@@ -76,10 +77,6 @@ def ranked_trials(study: optuna.Study) -> list[FrozenTrial]:
     return sorted(complete, key=lambda t: (sign * t.values[0], t.number))
 
 
-def _reproduces(recorded: float, value: float, tolerance: float) -> bool:
-    return math.isfinite(value) and abs(value - recorded) <= tolerance * max(1.0, abs(recorded))
-
-
 def _candidates(
     opened: Any,
     splits: Any,
@@ -109,7 +106,7 @@ def _candidates(
             model = art.load_model(fetched[0], error=ReportError)
         outputs = predict(model, splits.x_val)
         value = metrics_mod.compute(metric, splits.y_val, outputs, splits.task)
-        if not _reproduces(float(trial.values[0]), value, tolerance):
+        if not within_tolerance(float(trial.values[0]), value, tolerance):
             skipped.append(
                 {
                     "trial": trial.number,
@@ -150,7 +147,7 @@ def _export(model: Any, info: art.ModelInfo, staging: Path) -> tuple[Path, Any]:
 
 def _checked(selection: Selection, value: float, tolerance: float, metric: str) -> dict[str, Any]:
     difference = abs(value - selection.value)
-    if not (math.isfinite(difference) and difference <= tolerance * max(1.0, abs(selection.value))):
+    if not within_tolerance(selection.value, value, tolerance):
         raise ReportError(
             f"the exported ensemble scores validation {metric} {value:.6g}, but its selection "
             f"scored {selection.value:.6g} (difference {difference:.3g} exceeds the tolerance "

@@ -73,11 +73,18 @@ def _obtain_model(
     return result.model, "retrained", f"re-trained from seed {seed} for {epochs} epochs ({why})"
 
 
+def within_tolerance(reference: float, value: float, tolerance: float) -> bool:
+    """The report's reproduction rule: |value - reference| <= tolerance * max(1, |reference|),
+    with a finite difference."""
+    difference = abs(value - reference)
+    return math.isfinite(difference) and difference <= tolerance * max(1.0, abs(reference))
+
+
 def _check_reproduced(
     recorded: float, reproduced: float, tolerance: float, *, metric: str, trial: int, source: str
 ) -> float:
     difference = abs(reproduced - recorded)
-    if math.isfinite(difference) and difference <= tolerance * max(1.0, abs(recorded)):
+    if within_tolerance(recorded, reproduced, tolerance):
         return difference
     if source == "retrained":
         fix = (

@@ -37,6 +37,7 @@ from tuner.data.splits import Splits, all_rows, fold_splits
 from tuner.errors import ReportError, TrialError
 from tuner.ml.metrics import compute, compute_all
 from tuner.ml.training import predict
+from tuner.report.model_export import within_tolerance
 from tuner.search.cv import (
     FoldInputsDiffer,
     averages_folds,
@@ -98,7 +99,7 @@ def export_refit(
     first = compute(metric, everything.y_train, outputs[0], splits.task)
     second = compute(metric, everything.y_train, own, splits.task)
     difference = abs(second - first)
-    if not difference <= tolerance * max(1.0, abs(first)):
+    if not within_tolerance(first, second, tolerance):
         raise ReportError(
             f"refitting trial {trial.number} is not deterministic on this machine: two refits from "
             f"seed {seed} score {first:.6g} and {second:.6g} on their training rows (difference "
@@ -174,7 +175,7 @@ def export_fold_average(
     metric = config.objective.metric
     recorded = float(trial.values[0])
     difference = abs(result.mean - recorded)
-    if not difference <= tolerance * max(1.0, abs(recorded)):
+    if not within_tolerance(recorded, result.mean, tolerance):
         raise ReportError(
             f"trial {trial.number}'s folds trained again score {result.mean:.6g}, but the trial "
             f"recorded {recorded:.6g} (difference {difference:.3g} exceeds the tolerance "

@@ -9,6 +9,7 @@ folds (:func:`pruner_resource`).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -233,17 +234,16 @@ def run_kfold_trial(
         raise
     record(trial, result)
     trial.set_user_attr(keys.VAL_METRICS, result.val_metrics())
-    trial.set_user_attr(keys.HISTORY, result.history())
+    history = result.history()
+    trial.set_user_attr(keys.HISTORY, history)
     threshold = result.threshold()
     if threshold is not None:
         trial.set_user_attr(keys.THRESHOLD, threshold)
     if after_train:
-        try:
-            model = (
-                dataclasses.replace(result.folds[0], model=fold_average(models)) if keep else None
-            )
-        except FoldInputsDiffer:
-            model = None
+        model = None
+        if keep:
+            with contextlib.suppress(FoldInputsDiffer):  # then refit, as the report does
+                model = dataclasses.replace(result.folds[0], model=fold_average(models))
         if model is None:
             model = refit(params, splits, config, seed=seed, mean_best_epoch=result.mean_best_epoch)
         summary = dataclasses.replace(
@@ -251,7 +251,7 @@ def run_kfold_trial(
             best_value=result.mean,
             val_metrics=result.val_metrics(),
             threshold=threshold,
-            history=result.history(),
+            history=history,
         )
         for hook in after_train:
             hook(trial, summary)
