@@ -1,10 +1,12 @@
-"""The README documents every command, and CI runs exactly the README's test command."""
+"""The README documents every command, CI runs exactly the README's test command, and what
+README.md and docs/ show (commands, Python examples, study files, links, module names) holds."""
 
 from __future__ import annotations
 
 import ast
 import contextlib
 import importlib
+import json
 import re
 from pathlib import Path
 
@@ -162,6 +164,13 @@ def shell_command_lines() -> list[tuple[str, list[str]]]:
     found = []
     for page in PAGES:
         for info, body, first in code_blocks(page.read_text()):
+            if info.split()[:1] == ["yaml"]:  # a container's command: ["tuner", "worker", ...]
+                for offset, line in enumerate(body.split("\n")):
+                    listed = re.search(r"command:\s*(\[.*\])", line)
+                    words = json.loads(listed.group(1)) if listed else []
+                    if words[:1] == ["tuner"]:
+                        found.append((f"{_rel(page)}:{first + offset}", words[1:]))
+                continue
             if info.split()[:1] not in ([], ["bash"], ["sh"], ["console"]):
                 continue
             for offset, line in enumerate(body.split("\n")):
