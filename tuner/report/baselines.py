@@ -36,6 +36,7 @@ from threadpoolctl import threadpool_limits
 from tuner.data.splits import row_weights
 from tuner.errors import DatasetError
 from tuner.ml.metrics import compute, compute_all
+from tuner.report.intervals import SEED, Interval, PairedIntervals, paired_intervals, scorer
 
 if TYPE_CHECKING:
     from tuner.data.splits import Splits
@@ -311,6 +312,8 @@ def baselines_table(baselines: list[Baseline]) -> list[Mapping[str, Any]]:
 
 # --------------------------------------------------------------------------- verdict
 
+#: The tuned model's name among the bootstrapped ones.
+MLP = "MLP"
 #: Metrics between 0 and 1 (r2: at most 1): their differences read as points (x 100).
 POINT_METRICS = ("accuracy", "balanced_accuracy", "f1_macro", "roc_auc", "pr_auc", "r2")
 
@@ -322,9 +325,34 @@ def _gap(metric: str, difference: float) -> str:
     return f"{difference:.3g}"
 
 
-def verdict(baselines: list[Baseline], metric: str, direction: str, mlp_value: float) -> str:
+def _span(metric: str, interval: Interval) -> str:
+    """An interval of differences as words: "-0.4 to +0.6 points" or "-0.012 to +0.031"."""
+    if metric in POINT_METRICS:
+        return f"{100 * interval.low:+.1f} to {100 * interval.high:+.1f} points"
+    return f"{interval.low:+.3g} to {interval.high:+.3g}"
+
+
+def _tie(metric: str, leader: str, best: Baseline, lead: float, interval: Interval) -> str:
+    return (
+        f"the MLP and {best.name} are tied on test {metric}: {leader} lead of "
+        f"{_gap(metric, lead)} is within the noise of {best.test_rows:,} test rows (paired "
+        f"bootstrap interval of the MLP's difference: {_span(metric, interval)})"
+    )
+
+
+def verdict(
+    baselines: list[Baseline],
+    metric: str,
+    direction: str,
+    mlp_value: float,
+    intervals: PairedIntervals | None = None,
+) -> str:
     """One line comparing the MLP's test ``metric`` with the baselines' (``direction``: the
-    metric's)."""
+    metric's).
+
+    With ``intervals`` (the MLP's paired differences from each baseline, by name), a lead whose
+    interval contains 0 is called a tie rather than a win or a loss.
+    """
     sign = 1.0 if direction == "maximize" else -1.0
     scored = [b for b in baselines if np.isfinite(b.value)]
     if not scored or not np.isfinite(mlp_value):
@@ -333,6 +361,11 @@ def verdict(baselines: list[Baseline], metric: str, direction: str, mlp_value: f
         )
     best = max(scored, key=lambda b: sign * b.value)
     lead = sign * (mlp_value - best.value)
+    interval = intervals.differences.get(best.name) if intervals else None
+    if interval is not None and lead != 0 and interval.contains_zero():
+        return _tie(
+            metric, "the MLP's" if lead > 0 else f"{best.name}'s", best, abs(lead), interval
+        )
     if lead > 0:
         if len(scored) == 1:
             return f"the MLP beats {best.name} by {_gap(metric, lead)} of test {metric}"
@@ -347,4 +380,29 @@ def verdict(baselines: list[Baseline], metric: str, direction: str, mlp_value: f
     )
 
 
-__all__ = ["POINT_METRICS", "Baseline", "baselines_table", "fit_baselines", "verdict"]
+def baseline_intervals(
+    baselines: list[Baseline],
+    y_test: np.ndarray,
+    mlp_outputs: np.ndarray,
+    metric: str,
+    task: str,
+    threshold: float | None,
+    *,
+    seed: int = SEED,
+) -> PairedIntervals:
+    """Bootstrap intervals of the MLP's and each baseline's test ``metric``, and of the MLP's
+    difference from each baseline on the same resampled rows (a baseline labels at 0.5)."""
+    outputs = {MLP: (mlp_outputs, scorer(metric, task, threshold))}
+    outputs.update({b.name: (b.outputs, scorer(metric, task)) for b in baselines})
+    return paired_intervals(y_test, outputs, MLP, seed=seed)
+
+
+__all__ = [
+    "MLP",
+    "POINT_METRICS",
+    "Baseline",
+    "baseline_intervals",
+    "baselines_table",
+    "fit_baselines",
+    "verdict",
+]
