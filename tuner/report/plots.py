@@ -82,12 +82,18 @@ def _mark_pruned(plotly_fig: Any, mpl_drawn: Any, study: optuna.Study) -> None:
 
 
 def study_plots(
-    study: optuna.Study, out: Path, *, metric: str, size_objective: str | None = None
+    study: optuna.Study,
+    out: Path,
+    *,
+    metric: str,
+    size_objective: str | None = None,
+    folds: int | None = None,
 ) -> list[Plot]:
     """Optimization history, parallel coordinate, importances, intermediate values, slice; Pareto
     front if multi-objective.
 
-    The first objective is the validation metric; ``size_objective`` names a second one.
+    The first objective is the validation metric; ``size_objective`` names a second one. A
+    cross-validated study (``folds``) reports once per fold, so its learning curves step by fold.
     """
     import optuna.visualization as vis
     import optuna.visualization.matplotlib as vis_mpl
@@ -111,14 +117,17 @@ def study_plots(
     ) -> Callable[[], tuple[Any, Any]]:
         return lambda: build(study, names[0])
 
+    step = "fold (0-based)" if folds else "epoch (0-based)"
+    reported = f"mean over the folds so far, {names[0]}" if folds else names[0]
+
     def intermediate() -> tuple[Any, Any]:
         fig = vis.plot_intermediate_values(study)
         ax = vis_mpl.plot_intermediate_values(study)
         _mark_pruned(fig, ax, study)
-        fig.update_layout(yaxis_title=names[0], xaxis_title="epoch (0-based)")
-        ax.set_xlabel("epoch (0-based)")
+        fig.update_layout(yaxis_title=reported, xaxis_title=step)
+        ax.set_xlabel(step)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_ylabel(names[0])
+        ax.set_ylabel(reported)
         return fig, ax.figure
 
     plots = [
@@ -143,7 +152,7 @@ def study_plots(
         save_plot(
             out,
             "intermediate_values",
-            "Learning curves of all trials (dotted: pruned)",
+            f"Learning curves of all trials, {'by fold' if folds else 'by epoch'} (dotted: pruned)",
             intermediate,
         ),
         save_plot(
@@ -249,13 +258,16 @@ def training_figures(trial: FrozenTrial, *, metric: str) -> tuple[Any, Any]:
     return fig, mpl_fig
 
 
-def training_curves(trial: FrozenTrial, out: Path, *, metric: str) -> Plot:
+def training_curves(
+    trial: FrozenTrial, out: Path, *, metric: str, folds: int | None = None
+) -> Plot:
     """Loss and each metric per epoch of one trial, train against validation, from its
-    ``history``."""
+    ``history`` (of a cross-validated trial: each epoch's mean over the ``folds`` that ran it)."""
+    over = f" (each epoch: the mean over its {folds} folds)" if folds else ""
     return save_plot(
         out,
         "training_curves",
-        f"Training curves of trial {trial.number}",
+        f"Training curves of trial {trial.number}{over}",
         lambda: training_figures(trial, metric=metric),
     )
 

@@ -85,6 +85,7 @@ def report(
         tolerance=DEFAULT_TOLERANCE if tolerance is None else tolerance,
         baselines=not no_baselines,
         ensemble=ensemble,
+        progress=lambda line: click.echo(line, err=True),
     )
     how = "saved model" if result.model_source == "artifact" else "model re-trained from its seed"
     click.echo(
