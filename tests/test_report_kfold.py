@@ -108,7 +108,7 @@ def frame_inputs(kfold: SimpleNamespace) -> dict[str, np.ndarray]:
     }
 
 
-def test_report_cli_prints_the_re_training_lines(tmp_path: Path) -> None:
+def test_report_cli_prints_the_re_training_lines_on_a_terminal(tmp_path: Path) -> None:
     from click.testing import CliRunner
     from conftest import run_tiny_study
 
@@ -117,9 +117,11 @@ def test_report_cli_prints_the_re_training_lines(tmp_path: Path) -> None:
     _, url = run_tiny_study(tmp_path, "iris_lines", dataset="iris", trials=1)
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(tmp_path)
+        mp.setattr("tuner.cli.commands.reports._on_terminal", lambda: True)
         result = CliRunner().invoke(
             cli,
             ["report", "--study", "iris_lines", "--storage", url, "--retrain", "--no-baselines"],
         )
     assert result.exit_code == 0, result.output
-    assert "re-training trial 0 from seed" in result.output
+    assert result.output.startswith("re-training trial 0 from seed ")  # before the summary
+    assert "\nReport for study 'iris_lines', trial 0 (model re-trained" in result.output

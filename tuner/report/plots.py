@@ -1,18 +1,22 @@
-"""Report plots: each written as interactive HTML (plotly) and as PNG (matplotlib, Agg).
+"""Report plots: one renderer (matplotlib on Agg) for every PNG, and each plot's interactive HTML.
 
-The optimization history, slice grid and parallel coordinates are drawn in
-:mod:`tuner.report.study_figures` (readable at any number of parameters, pruned trials shown);
-importances, learning curves and the Pareto front come from ``optuna.visualization`` and its
-matplotlib twin; the training curves of one trial are drawn here, one panel per quantity;
-test-set plots come from scikit-learn's displays (:mod:`tuner.report.holdout_plots`). Each
-plot's files are written by :mod:`tuner.report.plot_files`. No browser is needed: PNGs are
-drawn by matplotlib, and the HTML files share one ``plotly.min.js`` in the plots folder, so
+The study plots come from Optuna where its plots fit: importances, learning curves and the
+Pareto front from ``optuna.visualization.matplotlib``; the optimization history, slice grid and
+parallel coordinates from :mod:`tuner.report.study_figures`, which shows pruned trials and absent
+parameters. Their HTML is Optuna's plotly figure (``optuna.visualization``; the history's is
+its PNG's twin, which shows the pruned trials Optuna's leaves out). The plots Optuna
+lacks (a trial's training curves; the test split's confusion matrix, ROC and precision-recall
+curves, predicted against true values, from scikit-learn's displays) are drawn once, in
+matplotlib, and their HTML is converted from that figure (:func:`as_plotly`). Every PNG shares
+one style (:data:`STYLE`); the HTML files share one ``plotly.min.js`` in the plots folder, so
 they open offline.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +25,55 @@ import optuna
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 from optuna.trial import FrozenTrial, TrialState
 
+from tuner.errors import first_line
 from tuner.keys import BEST_EPOCH, HISTORY
 from tuner.report import study_figures
-from tuner.report.holdout_plots import confusion_matrix_plot, regression_scatter, roc_pr_plots
 from tuner.report.param_axes import pyplot, tick_label
-from tuner.report.plot_files import PLOTS_DIR, PNG_DPI, Plot, save_plot
+
+PLOTS_DIR = "plots"
+PNG_DPI = 110
+#: The one look of every PNG (Optuna's matplotlib plots switch to ggplot inside; see
+#: :func:`_restyle`).
+STYLE = {
+    "axes.facecolor": "white",
+    "axes.edgecolor": "#444444",
+    "axes.grid": True,
+    "grid.color": "#b0b0b0",
+    "grid.alpha": 0.3,
+    "grid.linestyle": "-",
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.titlesize": 12,
+    "axes.labelsize": 10,
+    "xtick.labelsize": 9,
+    "ytick.labelsize": 9,
+    "legend.fontsize": 9,
+    "legend.frameon": False,
+    "figure.facecolor": "white",
+}
+#: Errors that mean "this study has nothing to draw here" (too few trials, one value only).
+_CANNOT_DRAW = (ValueError, RuntimeError, ZeroDivisionError, IndexError)
+
+
+@dataclass
+class Plot:
+    """One plot of the report: its files (relative to the report folder), or why it is missing."""
+
+    name: str
+    title: str
+    files: list[str] = field(default_factory=list)
+    skipped: str | None = None
+
+    @property
+    def html(self) -> str | None:
+        return next((f for f in self.files if f.endswith(".html")), None)
+
+    @property
+    def png(self) -> str | None:
+        return next((f for f in self.files if f.endswith(".png")), None)
+
+
+# --------------------------------------------------------------------------- files
 
 
 def _figure_of(drawn: Any) -> Any:
@@ -33,6 +81,182 @@ def _figure_of(drawn: Any) -> Any:
     if isinstance(drawn, np.ndarray):
         return drawn.flat[0].figure
     return drawn.figure if hasattr(drawn, "figure") else drawn
+
+
+def _restyle(fig: Any) -> Any:
+    """Bring a figure drawn under another style sheet (Optuna's ggplot) to :data:`STYLE`."""
+    fig = _figure_of(fig)
+    fig.set_facecolor(STYLE["figure.facecolor"])
+    for ax in fig.axes:
+        ax.set_facecolor(STYLE["axes.facecolor"])
+        ax.grid(True, color=STYLE["grid.color"], alpha=STYLE["grid.alpha"], linestyle="-")
+        ax.tick_params(colors="black")
+        ax.xaxis.label.set_color("black")
+        ax.yaxis.label.set_color("black")
+        for side, spine in ax.spines.items():
+            spine.set_visible(side in ("left", "bottom"))
+            spine.set_color(STYLE["axes.edgecolor"])
+    return fig
+
+
+def _set_title(fig: Any, title: str) -> None:
+    for loc in ("left", "center", "right"):  # optuna's own titles give way to ours
+        fig.axes[0].set_title("", loc=loc)
+    if len(fig.axes) == 1 and not fig.get_suptitle():
+        fig.axes[0].set_title(title)
+    else:
+        fig.suptitle(title)
+
+
+def save_plot(
+    out: Path,
+    name: str,
+    title: str,
+    draw: Callable[[], Any],
+    interactive: Callable[[], Any] | None = None,
+) -> Plot:
+    """Draw ``name``.png with ``draw`` (→ a matplotlib figure) and ``name``.html with
+    ``interactive`` (→ a plotly figure; default: :func:`as_plotly` of the PNG's figure).
+
+    A plot that cannot be drawn for this study (too few trials, a single parameter value) is
+    recorded as skipped with the reason, and the report goes on.
+    """
+    plt = pyplot()
+    folder = out / PLOTS_DIR
+    folder.mkdir(exist_ok=True)
+    with warnings.catch_warnings(), plt.style.context(["default", STYLE]):
+        warnings.simplefilter("ignore")
+        try:
+            fig = _figure_of(draw())
+            _set_title(fig, title)
+            html = interactive() if interactive is not None else as_plotly(fig)
+        except _CANNOT_DRAW as exc:
+            plt.close("all")
+            return Plot(name, title, skipped=first_line(exc))
+        html.update_layout(title=title, template="plotly_white")
+        html.write_html(folder / f"{name}.html", include_plotlyjs="directory", full_html=True)
+        fig.savefig(folder / f"{name}.png", dpi=PNG_DPI, bbox_inches="tight")
+        plt.close(fig)
+    return Plot(name, title, [f"{PLOTS_DIR}/{name}.html", f"{PLOTS_DIR}/{name}.png"])
+
+
+# --------------------------------------------------------------------------- interactive twin
+
+_DASH = {"--": "dash", ":": "dot", "-.": "dashdot"}
+
+
+def _cell(ax: Any) -> tuple[int, int]:
+    spec = ax.get_subplotspec()
+    return (spec.rowspan.start + 1, spec.colspan.start + 1) if spec is not None else (1, 1)
+
+
+def _add_lines(out: Any, ax: Any, row: int, col: int, shown: set[str]) -> None:
+    import plotly.graph_objects as go
+    from matplotlib.colors import to_hex
+
+    for line in ax.get_lines():
+        x, y = np.asarray(line.get_xdata(), float), np.asarray(line.get_ydata(), float)
+        label = str(line.get_label())
+        if line.get_transform() != ax.transData:  # axvline / axhline: spans the axes
+            if len(set(x)) == 1:
+                out.add_vline(x=x[0], line_dash="dot", line_color="grey", row=row, col=col)
+            continue
+        drawn = line.get_linestyle() not in ("None", "", " ")
+        marked = line.get_marker() not in ("None", "", " ", None)
+        legend = not label.startswith("_") and label not in shown
+        shown.add(label)
+        out.add_trace(
+            go.Scatter(
+                x=x,
+                y=y,
+                mode="+".join(m for m, on in (("lines", drawn), ("markers", marked)) if on),
+                name=label,
+                legendgroup=label,
+                showlegend=legend,
+                line={
+                    "color": to_hex(line.get_color()),
+                    "dash": _DASH.get(line.get_linestyle()),
+                    "shape": "hv" if line.get_drawstyle() == "steps-post" else "linear",
+                },
+            ),
+            row=row,
+            col=col,
+        )
+
+
+def _add_points_and_images(out: Any, ax: Any, row: int, col: int) -> None:
+    import plotly.graph_objects as go
+    from matplotlib.collections import PathCollection
+
+    for coll in ax.collections:
+        if isinstance(coll, PathCollection) and len(coll.get_offsets()):
+            xy = np.asarray(coll.get_offsets())
+            label = str(coll.get_label())
+            out.add_trace(
+                go.Scatter(
+                    x=xy[:, 0],
+                    y=xy[:, 1],
+                    mode="markers",
+                    name=label,
+                    showlegend=not label.startswith("_"),
+                    opacity=0.7,
+                ),
+                row=row,
+                col=col,
+            )
+    for image in ax.get_images():
+        z = np.asarray(image.get_array())
+        out.add_trace(go.Heatmap(z=z, colorscale="Blues", showscale=False), row=row, col=col)
+        out.update_xaxes(
+            tickvals=list(ax.get_xticks()),
+            ticktext=[t.get_text() for t in ax.get_xticklabels()],
+            row=row,
+            col=col,
+        )
+        out.update_yaxes(
+            tickvals=list(ax.get_yticks()),
+            ticktext=[t.get_text() for t in ax.get_yticklabels()],
+            autorange="reversed",
+            row=row,
+            col=col,
+        )
+        for text in ax.texts:
+            tx, ty = text.get_position()
+            out.add_annotation(x=tx, y=ty, text=text.get_text(), showarrow=False, row=row, col=col)
+
+
+def as_plotly(fig: Any) -> Any:
+    """An interactive twin of a matplotlib figure: each panel's lines, points and images, its
+    title, axis labels and scales. For the figures this module draws, not for any figure."""
+    from plotly.subplots import make_subplots
+
+    axes = [ax for ax in fig.axes if ax.get_visible() and ax.get_label() != "<colorbar>"]
+    spec = axes[0].get_subplotspec() if axes else None
+    rows, cols = spec.get_gridspec().get_geometry() if spec is not None else (1, 1)
+    titles = [""] * (rows * cols)
+    for ax in axes:
+        row, col = _cell(ax)
+        titles[(row - 1) * cols + col - 1] = ax.get_ylabel() if len(axes) > 1 else ""
+    out = make_subplots(rows=rows, cols=cols, subplot_titles=titles)
+    shown: set[str] = set()
+    for ax in axes:
+        row, col = _cell(ax)
+        _add_lines(out, ax, row, col, shown)
+        _add_points_and_images(out, ax, row, col)
+        out.update_xaxes(
+            title_text=ax.get_xlabel(),
+            type="log" if ax.get_xscale() == "log" else None,
+            row=row,
+            col=col,
+        )
+        out.update_yaxes(
+            title_text=ax.get_ylabel(),
+            type="log" if ax.get_yscale() == "log" else None,
+            row=row,
+            col=col,
+        )
+    out.update_layout(height=max(450, 380 * rows))
+    return out
 
 
 # --------------------------------------------------------------------------- study plots
@@ -45,20 +269,13 @@ def _objective_names(study: optuna.Study, metric: str, size_objective: str | Non
     return names + [f"objective {i}" for i in range(len(names), len(study.directions))]
 
 
-def _mark_pruned(plotly_fig: Any, mpl_drawn: Any, study: optuna.Study) -> None:
+def _mark_pruned(ax: Any, study: optuna.Study) -> None:
     """Draw pruned trials' learning curves dotted, ending in an x, so they read as cut short."""
+    from matplotlib.lines import Line2D
+
     pruned = {
         f"Trial{t.number}" for t in study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))
     }
-    for trace in plotly_fig.data:
-        if trace.name in pruned:
-            n = len(trace.x)
-            trace.update(
-                line={"dash": "dot"},
-                marker={"symbol": ["circle"] * (n - 1) + ["x"], "size": [6] * (n - 1) + [11]},
-                name=f"{trace.name} (pruned)",
-            )
-    ax = mpl_drawn
     for line in list(ax.get_lines()):
         if line.get_label() in pruned:
             line.set_linestyle(":")
@@ -70,8 +287,6 @@ def _mark_pruned(plotly_fig: Any, mpl_drawn: Any, study: optuna.Study) -> None:
     legend = ax.get_legend()
     if legend is not None:
         legend.remove()
-    from matplotlib.lines import Line2D
-
     ax.legend(
         handles=[
             Line2D([], [], color="grey", label="completed or failed"),
@@ -100,75 +315,85 @@ def study_plots(
 
     names = _objective_names(study, metric, size_objective)
     multi = len(study.directions) > 1
-    single: dict[str, Any] = (
-        {"target": (lambda t: t.values[0]), "target_name": names[0]}
-        if multi
-        else {"target_name": names[0]}
-    )
-
-    def pair(fn: str, **kwargs: Any) -> Callable[[], tuple[Any, Any]]:
-        return lambda: (
-            getattr(vis, fn)(study, **kwargs),
-            _figure_of(getattr(vis_mpl, fn)(study, **kwargs)),
-        )
-
-    def ours(
-        build: Callable[[optuna.Study, str], tuple[Any, Any]],
-    ) -> Callable[[], tuple[Any, Any]]:
-        return lambda: build(study, names[0])
-
+    single: dict[str, Any] = {"target_name": names[0]}
+    if multi:
+        single["target"] = lambda t: t.values[0]
     step = "fold (0-based)" if folds else "epoch (0-based)"
     reported = f"mean over the folds so far, {names[0]}" if folds else names[0]
 
-    def intermediate() -> tuple[Any, Any]:
-        fig = vis.plot_intermediate_values(study)
+    def optuna_html(fn: str, **kwargs: Any) -> Callable[[], Any]:
+        return lambda: getattr(vis, fn)(study, **kwargs)
+
+    def optuna_png(fn: str, **kwargs: Any) -> Callable[[], Any]:
+        return lambda: _restyle(getattr(vis_mpl, fn)(study, **kwargs))
+
+    def ours(build: Callable[[optuna.Study, str], Any]) -> Callable[[], Any]:
+        return lambda: build(study, names[0])
+
+    def intermediate() -> Any:
         ax = vis_mpl.plot_intermediate_values(study)
-        _mark_pruned(fig, ax, study)
-        fig.update_layout(yaxis_title=reported, xaxis_title=step)
+        _mark_pruned(ax, study)
         ax.set_xlabel(step)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(reported)
-        return fig, ax.figure
+        return _restyle(ax.figure)
 
+    def intermediate_html() -> Any:
+        return vis.plot_intermediate_values(study).update_layout(
+            xaxis_title=step, yaxis_title=reported
+        )
+
+    by = "by fold" if folds else "by epoch"
     plots = [
         save_plot(
             out,
             "optimization_history",
             f"Optimization history ({names[0]})",
-            ours(study_figures.history_figures),
+            ours(study_figures.history_figures),  # HTML: its twin, pruned trials included
         ),
         save_plot(
             out,
             "parallel_coordinate",
             "Parallel coordinate of the parameters",
             ours(study_figures.parallel_figures),
+            optuna_html("plot_parallel_coordinate", **single),
         ),
         save_plot(
             out,
             "param_importances",
             "Parameter importances (fANOVA)",
-            pair("plot_param_importances", **single),
+            optuna_png("plot_param_importances", **single),
+            optuna_html("plot_param_importances", **single),
         ),
         save_plot(
             out,
             "intermediate_values",
-            f"Learning curves of all trials, {'by fold' if folds else 'by epoch'} (dotted: pruned)",
+            f"Learning curves of all trials, {by} (dotted: pruned)",
             intermediate,
+            intermediate_html,
         ),
         save_plot(
             out,
             "slice",
             "Slice plot: objective against each parameter",
             ours(study_figures.slice_figures),
+            optuna_html("plot_slice", **single),
         ),
     ]
     if multi:
         plots.append(
             save_plot(
-                out, "pareto_front", "Pareto front", pair("plot_pareto_front", target_names=names)
+                out,
+                "pareto_front",
+                "Pareto front",
+                optuna_png("plot_pareto_front", target_names=names),
+                optuna_html("plot_pareto_front", target_names=names),
             )
         )
     return plots
+
+
+# --------------------------------------------------------------------------- training curves
 
 
 def _curve_panels(history: dict[str, list[float]], metric: str) -> list[tuple[str, list[str]]]:
@@ -195,11 +420,8 @@ def _curve_label(key: str) -> str:
     return f"validation {key.removeprefix('val_')}" if key.startswith("val_") else f"train {key}"
 
 
-def training_figures(trial: FrozenTrial, *, metric: str) -> tuple[Any, Any]:
-    """(plotly, matplotlib) figures of one trial's ``history``: one panel per quantity, three a
-    row."""
-    from plotly.subplots import make_subplots
-
+def training_figures(trial: FrozenTrial, *, metric: str) -> Any:
+    """A matplotlib figure of one trial's ``history``: one panel per quantity, three a row."""
     history: dict[str, list[float]] = trial.user_attrs.get(HISTORY) or {}
     if not history:
         raise ValueError(f"trial {trial.number} has no recorded history")
@@ -207,40 +429,28 @@ def training_figures(trial: FrozenTrial, *, metric: str) -> tuple[Any, Any]:
     best_epoch = trial.user_attrs.get(BEST_EPOCH)
     cols = 2 if len(panels) == 4 else min(3, len(panels))
     rows = -(-len(panels) // cols)
-    titles = [f"{name} (objective)" if name == metric else name for name, _ in panels]
-    fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles)
     plt = pyplot()
-    mpl_fig, grid = plt.subplots(
+    fig, grid = plt.subplots(
         rows, cols, figsize=(4.8 * cols, 3.7 * rows), squeeze=False, layout="constrained"
     )
-    for i, ((name, keys), title) in enumerate(zip(panels, titles, strict=True)):
-        ax, row, col = grid.flat[i], i // cols + 1, i % cols + 1
+    for ax, (name, keys) in zip(grid.flat, panels, strict=False):
+        title = f"{name} (objective)" if name == metric else name
         for key in keys:
-            epochs = list(range(len(history[key])))
-            train = (
-                not key.startswith("val_") and key != "learning_rate"
-            )  # dashed: the training split
-            color = "#1f77b4" if train else "#2ca02c" if key == "learning_rate" else "#ff7f0e"
-            fig.add_scatter(
-                x=epochs,
-                y=history[key],
-                mode="lines+markers",
-                name=_curve_label(key),
-                line={"dash": "dash" if train else None, "color": color},
-                row=row,
-                col=col,
-            )
+            train = not key.startswith("val_") and key != "learning_rate"  # dashed: training rows
             ax.plot(
-                epochs,
+                range(len(history[key])),
                 history[key],
                 marker="o",
                 markersize=3,
                 linestyle="--" if train else "-",
-                color=color,
+                color="tab:blue"
+                if train
+                else "tab:green"
+                if key == "learning_rate"
+                else "tab:orange",
                 label=_curve_label(key),
             )
         if best_epoch is not None:
-            fig.add_vline(x=best_epoch, line_dash="dot", line_color="grey", row=row, col=col)
             ax.axvline(best_epoch, color="grey", linestyle=":", label=f"best epoch ({best_epoch})")
         if name == "learning rate":
             ax.set_yscale("log")
@@ -248,14 +458,10 @@ def training_figures(trial: FrozenTrial, *, metric: str) -> tuple[Any, Any]:
         ax.set_xlabel("epoch (0-based)")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(title)
-        ax.grid(alpha=0.3)
         ax.legend(loc="best", fontsize=8)
-        fig.update_xaxes(title_text="epoch (0-based)", row=row, col=col)
-        fig.update_yaxes(title_text=name, row=row, col=col)
     for ax in grid.flat[len(panels) :]:
         ax.set_visible(False)
-    fig.update_layout(height=380 * rows)
-    return fig, mpl_fig
+    return fig
 
 
 def training_curves(
@@ -272,13 +478,119 @@ def training_curves(
     )
 
 
+# --------------------------------------------------------------------------- test split
+
+
+def confusion_matrix_plot(
+    y_true: np.ndarray, y_pred: np.ndarray, class_names: list[str], out: Path
+) -> Plot:
+    def draw() -> Any:
+        from sklearn.metrics import ConfusionMatrixDisplay, confusion_matrix
+
+        cm = confusion_matrix(y_true, y_pred, labels=list(range(len(class_names))))
+        size = max(4.5, 0.55 * len(class_names) + 2)
+        fig, ax = pyplot().subplots(figsize=(size, size))
+        ConfusionMatrixDisplay(cm, display_labels=class_names).plot(
+            ax=ax,
+            cmap="Blues",
+            colorbar=False,
+            xticks_rotation=45 if len(class_names) > 4 else "horizontal",
+        )
+        ax.grid(False)
+        return fig
+
+    return save_plot(out, "confusion_matrix", "Confusion matrix (test split)", draw)
+
+
+def _roc_figure(y_true: np.ndarray, p_positive: np.ndarray, positive: str) -> Any:
+    from sklearn import metrics as skm
+
+    fpr, tpr, _ = skm.roc_curve(y_true, p_positive)
+    auc = skm.roc_auc_score(y_true, p_positive)
+    fig, ax = pyplot().subplots(figsize=(5, 5))
+    skm.RocCurveDisplay(fpr=fpr, tpr=tpr, roc_auc=auc, name="ROC").plot(
+        ax=ax, plot_chance_level=True
+    )
+    ax.lines[0].set_label(f"ROC (AUC = {auc:.4f}), positive class '{positive}'")
+    ax.legend(loc="lower right")
+    return fig
+
+
+def _pr_figure(
+    y_true: np.ndarray, p_positive: np.ndarray, positive: str, threshold: float | None
+) -> Any:
+    """The precision-recall curve; an x where the model's labels sit (P(positive) >=
+    ``threshold``)."""
+    from sklearn import metrics as skm
+
+    precision, recall, _ = skm.precision_recall_curve(y_true, p_positive)
+    ap = skm.average_precision_score(y_true, p_positive)
+    fig, ax = pyplot().subplots(figsize=(5, 5))
+    skm.PrecisionRecallDisplay(
+        precision=precision,
+        recall=recall,
+        average_precision=ap,
+        name=f"positive class '{positive}'",
+        prevalence_pos_label=float(np.mean(y_true)),
+    ).plot(ax=ax, plot_chance_level=True)
+    if threshold is not None:
+        chosen = np.asarray(p_positive) >= threshold
+        at_p = skm.precision_score(y_true, chosen, zero_division=0)
+        at_r = skm.recall_score(y_true, chosen, zero_division=0)
+        label = f"threshold {threshold:.3g}: precision {at_p:.3f}, recall {at_r:.3f}"
+        ax.plot([at_r], [at_p], "x", markersize=10, color="black", label=label)
+    ax.legend(loc="best")
+    return fig
+
+
+def roc_pr_plots(
+    y_true: np.ndarray,
+    p_positive: np.ndarray,
+    out: Path,
+    *,
+    positive: str,
+    threshold: float | None = None,
+) -> list[Plot]:
+    """ROC and precision-recall curves; the PR curve marks the decision ``threshold`` (if given)."""
+    return [
+        save_plot(
+            out,
+            "roc_curve",
+            "ROC curve (test split)",
+            lambda: _roc_figure(y_true, p_positive, positive),
+        ),
+        save_plot(
+            out,
+            "precision_recall_curve",
+            "Precision-recall curve (test split)",
+            lambda: _pr_figure(y_true, p_positive, positive, threshold),
+        ),
+    ]
+
+
+def regression_scatter(y_true: np.ndarray, y_pred: np.ndarray, out: Path) -> Plot:
+    def draw() -> Any:
+        from sklearn.metrics import PredictionErrorDisplay
+
+        fig, ax = pyplot().subplots(figsize=(5, 5))
+        PredictionErrorDisplay.from_predictions(
+            y_true, y_pred, kind="actual_vs_predicted", ax=ax, subsample=None
+        )
+        return fig
+
+    return save_plot(out, "predicted_vs_true", "Predicted against true values (test split)", draw)
+
+
 __all__ = [
     "PLOTS_DIR",
     "PNG_DPI",
+    "STYLE",
     "Plot",
+    "as_plotly",
     "confusion_matrix_plot",
     "regression_scatter",
     "roc_pr_plots",
+    "save_plot",
     "study_plots",
     "training_curves",
     "training_figures",
