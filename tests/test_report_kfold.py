@@ -76,6 +76,9 @@ def test_the_report_names_the_fold_scheme_and_no_holdout_split(kfold: SimpleName
 def test_plots_are_labelled_in_folds(kfold: SimpleNamespace) -> None:
     titles = {p["name"]: p["title"] for p in kfold.summary["plots"]}
     assert "by fold" in titles["intermediate_values"]
+    html = (kfold.out / "plots" / "intermediate_values.html").read_text()
+    assert "folds finished" in html and "epoch (0-based)" not in html
+
     assert "mean over its 3 folds" in titles["training_curves"]
 
 

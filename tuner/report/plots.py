@@ -187,6 +187,7 @@ def _add_lines(out: Any, ax: Any, row: int, col: int, shown: set[str]) -> None:
 def _add_points_and_images(out: Any, ax: Any, row: int, col: int) -> None:
     import plotly.graph_objects as go
     from matplotlib.collections import PathCollection
+    from matplotlib.colors import to_hex
 
     for coll in ax.collections:
         if isinstance(coll, PathCollection) and len(coll.get_offsets()):
@@ -217,12 +218,21 @@ def _add_points_and_images(out: Any, ax: Any, row: int, col: int) -> None:
             tickvals=list(ax.get_yticks()),
             ticktext=[t.get_text() for t in ax.get_yticklabels()],
             autorange="reversed",
+            scaleanchor="x",
             row=row,
             col=col,
         )
         for text in ax.texts:
             tx, ty = text.get_position()
-            out.add_annotation(x=tx, y=ty, text=text.get_text(), showarrow=False, row=row, col=col)
+            out.add_annotation(
+                x=tx,
+                y=ty,
+                text=text.get_text(),
+                font={"color": to_hex(text.get_color())},
+                showarrow=False,
+                row=row,
+                col=col,
+            )
 
 
 def as_plotly(fig: Any) -> Any:
@@ -318,7 +328,7 @@ def study_plots(
     single: dict[str, Any] = {"target_name": names[0]}
     if multi:
         single["target"] = lambda t: t.values[0]
-    step = "fold (0-based)" if folds else "epoch (0-based)"
+    step = "folds finished" if folds else "epoch (0-based)"
     reported = f"mean over the folds so far, {names[0]}" if folds else names[0]
 
     def optuna_html(fn: str, **kwargs: Any) -> Callable[[], Any]:
