@@ -8,7 +8,6 @@ import pytest
 
 from tuner.ml.metrics import compute
 from tuner.report import baselines as bl
-from tuner.report.comparisons import add_baselines
 from tuner.report.intervals import paired_intervals, scorer
 
 ROWS = 114
@@ -59,8 +58,8 @@ def test_a_clear_lead_is_a_win_and_summary_json_carries_the_intervals() -> None:
     splits = type("S", (), {"y_test": y, "task": "binary"})()
     summary = {"test": {"metrics": {"accuracy": compute("accuracy", y, mlp, "binary")}}}
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr("tuner.report.comparisons.fit_baselines", lambda *a, **k: others)
-        add_baselines(summary, splits, "accuracy", "maximize", test_outputs=mlp, seed=0)
+        mp.setattr("tuner.report.baselines.fit_baselines", lambda *a, **k: others)
+        bl.add_baselines(summary, splits, "accuracy", "maximize", test_outputs=mlp, seed=0)
     assert summary["baselines_verdict"].startswith("the MLP beats both baselines on test accuracy")
     interval = summary["test"]["interval"]
     assert interval["metric"] == "accuracy" and interval["resamples"] == 1000

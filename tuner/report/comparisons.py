@@ -26,88 +26,16 @@ from optuna.trial import FrozenTrial, TrialState
 
 from tuner import artifacts as art
 from tuner import keys
-from tuner.errors import ReportError, TunerError
+from tuner.errors import ReportError
 from tuner.ml import metrics as metrics_mod
 from tuner.ml.table_layers import renamed_inputs_allowed
-from tuner.report.baselines import (
-    MLP,
-    baseline_intervals,
-    baselines_table,
-    fit_baselines,
-    verdict,
-)
+from tuner.report.baselines import add_baselines
 from tuner.report.ensemble import Selection, average_model, select_ensemble
-from tuner.report.intervals import PairedIntervals
 from tuner.report.model_export import within_tolerance
 
 ENSEMBLE_FILE = "ensemble.keras"
 #: Candidates considered: the best saved trials, at most this many times the ensemble size.
 CANDIDATES_PER_MEMBER = 2
-
-
-# --------------------------------------------------------------------------- baselines
-
-
-def _interval_record(metric: str, intervals: PairedIntervals) -> dict[str, Any]:
-    mlp = intervals.scores[MLP]
-    return {
-        "metric": metric,
-        "low": mlp.low,
-        "high": mlp.high,
-        "level": intervals.level,
-        "method": "percentile bootstrap over the test rows",
-        "resamples": intervals.resamples,
-        "seed": intervals.seed,
-    }
-
-
-def add_baselines(
-    summary: dict[str, Any],
-    splits: Any,
-    metric: str,
-    direction: str,
-    *,
-    test_outputs: np.ndarray,
-    fit: bool = True,
-    seed: int = 0,
-) -> None:
-    """``summary["baselines"]`` (one row per model, with its score's interval and the MLP's paired
-    difference from it) and ``summary["baselines_verdict"]``; ``summary["test"]["interval"]``:
-    the MLP's test ``metric`` interval (also without baselines, ``fit`` False)."""
-    threshold = summary["test"].get("threshold")
-    fitted: list[Any] = []
-    if not fit:
-        summary["baselines"], summary["baselines_verdict"] = (
-            None,
-            "baselines skipped (--no-baselines)",
-        )
-    else:
-        try:
-            fitted = fit_baselines(splits, metric, seed=seed)
-        except TunerError as exc:
-            summary["baselines"], summary["baselines_verdict"] = (
-                [],
-                f"baselines not fitted: {exc}",
-            )
-    intervals = baseline_intervals(
-        fitted, splits.y_test, test_outputs, metric, splits.task, threshold, seed=seed
-    )
-    summary["test"]["interval"] = _interval_record(metric, intervals)
-    if not fitted:
-        return
-    rows = list(baselines_table(fitted))
-    for row in rows:
-        difference = intervals.differences[row["name"]]
-        row["interval"] = intervals.scores[row["name"]].to_list()
-        row["difference"] = {
-            "mlp_minus_baseline": float(summary["test"]["metrics"][metric]) - row["value"],
-            "interval": difference.to_list(),
-            "tied": difference.contains_zero(),
-        }
-    summary["baselines"] = rows
-    summary["baselines_verdict"] = verdict(
-        fitted, metric, direction, float(summary["test"]["metrics"][metric]), intervals
-    )
 
 
 # --------------------------------------------------------------------------- candidates

@@ -1,15 +1,17 @@
-"""How sure a test score is: bootstrap intervals over the test rows, paired between two models.
+"""How sure a test score is, and the verdict against the baselines that follows from it.
 
 A test split of 114 rows cannot tell 0.9917 from 0.9911 ROC-AUC apart. :func:`paired_intervals`
 resamples the test rows (with replacement, seeded) and scores every model on the same
 resamples, so that each score gets a percentile interval and each difference against the
-reference model gets a *paired* one; a difference whose interval contains 0 is a tie.
+reference model gets a *paired* one; a difference whose interval contains 0 is a tie
+(:func:`verdict`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -164,12 +166,113 @@ def paired_intervals(
     )
 
 
+class Scored(Protocol):
+    """A model scored on the test rows (a :class:`~tuner.report.baselines.Baseline`)."""
+
+    name: str
+    value: float
+    test_rows: int
+    outputs: np.ndarray
+
+
+# --------------------------------------------------------------------------- verdict
+
+#: The tuned model's name among the bootstrapped ones.
+MLP = "MLP"
+#: Metrics between 0 and 1 (r2: at most 1): their differences read as points (x 100).
+POINT_METRICS = ("accuracy", "balanced_accuracy", "f1_macro", "roc_auc", "pr_auc", "r2")
+
+
+def _gap(metric: str, difference: float) -> str:
+    """A difference of ``metric`` values as words: "1.2 points" or "0.034"."""
+    if metric in POINT_METRICS:
+        return f"{100 * difference:.1f} points"
+    return f"{difference:.3g}"
+
+
+def _span(metric: str, interval: Interval) -> str:
+    """An interval of differences as words: "-0.4 to +0.6 points" or "-0.012 to +0.031"."""
+    if metric in POINT_METRICS:
+        return f"{100 * interval.low:+.1f} to {100 * interval.high:+.1f} points"
+    return f"{interval.low:+.3g} to {interval.high:+.3g}"
+
+
+def _tie(metric: str, leader: str, best: Scored, lead: float, interval: Interval) -> str:
+    return (
+        f"the MLP and {best.name} are tied on test {metric}: {leader} lead of "
+        f"{_gap(metric, lead)} is within the noise of {best.test_rows:,} test rows (paired "
+        f"bootstrap interval of the MLP's difference: {_span(metric, interval)})"
+    )
+
+
+def verdict(
+    baselines: Sequence[Scored],
+    metric: str,
+    direction: str,
+    mlp_value: float,
+    intervals: PairedIntervals | None = None,
+) -> str:
+    """One line comparing the MLP's test ``metric`` with the baselines' (``direction``: the
+    metric's).
+
+    With ``intervals`` (the MLP's paired differences from each baseline, by name), a lead whose
+    interval contains 0 is called a tie rather than a win or a loss.
+    """
+    sign = 1.0 if direction == "maximize" else -1.0
+    scored = [b for b in baselines if np.isfinite(b.value)]
+    if not scored or not np.isfinite(mlp_value):
+        return (
+            f"test {metric} is undefined for the MLP or the baselines, so they cannot be compared"
+        )
+    best = max(scored, key=lambda b: sign * b.value)
+    lead = sign * (mlp_value - best.value)
+    interval = intervals.differences.get(best.name) if intervals else None
+    if interval is not None and lead != 0 and interval.contains_zero():
+        return _tie(
+            metric, "the MLP's" if lead > 0 else f"{best.name}'s", best, abs(lead), interval
+        )
+    if lead > 0:
+        if len(scored) == 1:
+            return f"the MLP beats {best.name} by {_gap(metric, lead)} of test {metric}"
+        return (
+            f"the MLP beats both baselines on test {metric}, the stronger ({best.name}) by "
+            f"{_gap(metric, lead)}"
+        )
+    if lead == 0:
+        return f"the MLP and {best.name} tie on test {metric}"
+    return (
+        f"{best.name} is better than the MLP by {_gap(metric, -lead)} of test {metric}: consider it"
+    )
+
+
+def baseline_intervals(
+    baselines: Sequence[Scored],
+    y_test: np.ndarray,
+    mlp_outputs: np.ndarray,
+    metric: str,
+    task: str,
+    threshold: float | None,
+    *,
+    seed: int = SEED,
+) -> PairedIntervals:
+    """Bootstrap intervals of the MLP's and each baseline's test ``metric``, and of the MLP's
+    difference from each baseline on the same resampled rows (a baseline labels at 0.5)."""
+    outputs = {MLP: (mlp_outputs, scorer(metric, task, threshold))}
+    outputs.update({b.name: (b.outputs, scorer(metric, task)) for b in baselines})
+    return paired_intervals(y_test, outputs, MLP, seed=seed)
+
+
 __all__ = [
     "LEVEL",
+    "MLP",
+    "POINT_METRICS",
     "RESAMPLES",
     "SEED",
     "Interval",
     "PairedIntervals",
+    "Scorer",
+    "baseline_intervals",
     "paired_intervals",
     "scorer",
+    "verdict",
 ]
