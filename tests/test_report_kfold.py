@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import tabular_data as td
+from conftest import run_study_file
 
 from tuner.artifacts import resolve_artifacts_dir
 from tuner.config.parse import load_config
@@ -21,7 +22,6 @@ from tuner.data.splits import fold_splits
 from tuner.ml.training import predict
 from tuner.report.build import build_report
 from tuner.report.importance import _Fitted, validation_frame
-from tuner.run.runner import run_study
 
 
 @pytest.fixture(scope="module")
@@ -34,15 +34,12 @@ def kfold(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
         "stroke",
         data='validation = "kfold"\nfolds = 3\nkfold_model = "average"',
     )
-    url = f"sqlite:///{folder / 'store.db'}"
+    url = run_study_file(folder, path)
+    shutil.rmtree(resolve_artifacts_dir(url), ignore_errors=True)  # the report must re-train
     lines: list[str] = []
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(folder)
         mp.setenv("TUNER_OFFLINE", "1")
-        for var in ("TUNER_STORAGE", "TUNER_DATA_DIR", "TUNER_ARTIFACTS"):
-            mp.delenv(var, raising=False)
-        run_study(str(path), storage=url)
-        shutil.rmtree(resolve_artifacts_dir(url), ignore_errors=True)  # the report must re-train
         result = build_report("table", storage=url, out=folder / "report", progress=lines.append)
         config = load_config(path)
         splits = load_splits(config.data)
