@@ -22,12 +22,13 @@ RESAMPLES = 1000
 LEVEL = 0.95
 SEED = 0
 
-#: The most (resamples x rows) scored one by one; beyond, fewer resamples (at least
-#: MIN_RESAMPLES). Metrics that are a mean over rows are resampled all at once, at any size.
+#: The most (resamples x rows) scored for a metric that is not a mean over rows; beyond, fewer
+#: resamples (at least MIN_RESAMPLES). A mean over rows is resampled in full at any size.
 MAX_CELLS = 2_000_000
 MIN_RESAMPLES = 200
-#: Resamples ranked together in this many groups (bounds the memory of a large test split).
-CHUNKS = 10
+#: Resampled row indices held at once (resamples x rows), which bounds the memory on a large
+#: test split: the resamples are drawn in batches of at most this many cells.
+BATCH_CELLS = 4_000_000
 
 
 @dataclass(frozen=True)
@@ -90,10 +91,7 @@ def _samples(y: np.ndarray, out: np.ndarray, score: Scorer, rows: np.ndarray) ->
         terms = np.asarray(score.rows(y, out), dtype=np.float64)
         return score.finish(terms[rows].mean(axis=1))
     if score.binary_auc:
-        flat = out.reshape(-1)
-        return np.concatenate(
-            [_binary_auc(y[chunk], flat[chunk]) for chunk in np.array_split(rows, CHUNKS)]
-        )
+        return _binary_auc(y[rows], out.reshape(-1)[rows])
     return np.array([score.score(y[r], out[r]) for r in rows])
 
 
@@ -148,12 +146,16 @@ def paired_intervals(
     ``seed``, so a report's intervals do not change when it is built again.
     """
     y = np.asarray(y_true)
-    if any(score.rows is None and not score.binary_auc for _, score in outputs.values()):
+    if any(score.rows is None for _, score in outputs.values()):
         resamples = min(resamples, max(MIN_RESAMPLES, MAX_CELLS // max(len(y), 1)))
-    rows = np.random.default_rng(seed).integers(0, len(y), size=(resamples, len(y)))
-    samples = {
-        name: _samples(y, np.asarray(out), score, rows) for name, (out, score) in outputs.items()
-    }
+    rng = np.random.default_rng(seed)
+    batch = max(1, BATCH_CELLS // max(len(y), 1))
+    parts: dict[str, list[np.ndarray]] = {name: [] for name in outputs}
+    for start in range(0, resamples, batch):
+        rows = rng.integers(0, len(y), size=(min(batch, resamples - start), len(y)))
+        for name, (out, score) in outputs.items():
+            parts[name].append(_samples(y, np.asarray(out), score, rows))
+    samples = {name: np.concatenate(p) for name, p in parts.items()}
     ref = samples[reference]
     return PairedIntervals(
         scores={name: _interval(s, level) for name, s in samples.items()},
