@@ -147,12 +147,18 @@ def run_tiny_study(folder: Path, name: str, **study_fields) -> tuple[str, str]:
     For module-scoped fixtures: works on absolute paths and sets the same environment as the
     autouse ``_isolated`` fixture while it runs. ``study_fields`` go to :func:`builtin_study_text`.
     """
-    from tuner.run.runner import run_study
-
     fields = {"pruner": "none", **study_fields}
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.toml"
     path.write_text(builtin_study_text(name, **fields))
+    return str(path), run_study_file(folder, path)
+
+
+def run_study_file(folder: Path, path: Path) -> str:
+    """Run the study file ``path`` for real from ``folder`` into ``folder/store.db``; return the
+    store URL (the environment as in the autouse ``_isolated`` fixture)."""
+    from tuner.run.runner import run_study
+
     url = f"sqlite:///{folder / 'store.db'}"
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(folder)
@@ -160,7 +166,7 @@ def run_tiny_study(folder: Path, name: str, **study_fields) -> tuple[str, str]:
         for var in ("TUNER_STORAGE", "TUNER_DATA_DIR", "TUNER_ARTIFACTS"):
             mp.delenv(var, raising=False)
         run_study(str(path), storage=url)
-    return str(path), url
+    return url
 
 
 def build_tiny_report(folder: Path, name: str, **study_fields):

@@ -34,8 +34,15 @@ from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 from threadpoolctl import threadpool_limits
 
 from tuner.data.splits import row_weights
-from tuner.errors import DatasetError
+from tuner.errors import DatasetError, TunerError
 from tuner.ml.metrics import compute, compute_all
+from tuner.report.intervals import (
+    MLP,
+    POINT_METRICS,
+    PairedIntervals,
+    baseline_intervals,
+    verdict,
+)
 
 if TYPE_CHECKING:
     from tuner.data.splits import Splits
@@ -309,42 +316,78 @@ def baselines_table(baselines: list[Baseline]) -> list[Mapping[str, Any]]:
     return [b.to_dict() for b in baselines]
 
 
-# --------------------------------------------------------------------------- verdict
-
-#: Metrics between 0 and 1 (r2: at most 1): their differences read as points (x 100).
-POINT_METRICS = ("accuracy", "balanced_accuracy", "f1_macro", "roc_auc", "pr_auc", "r2")
+# --------------------------------------------------------------------------- in a report
 
 
-def _gap(metric: str, difference: float) -> str:
-    """A difference of ``metric`` values as words: "1.2 points" or "0.034"."""
-    if metric in POINT_METRICS:
-        return f"{100 * difference:.1f} points"
-    return f"{difference:.3g}"
+def _interval_record(metric: str, intervals: PairedIntervals) -> dict[str, Any]:
+    mlp = intervals.scores[MLP]
+    return {
+        "metric": metric,
+        "low": mlp.low,
+        "high": mlp.high,
+        "level": intervals.level,
+        "method": "percentile bootstrap over the test rows",
+        "resamples": intervals.resamples,
+        "seed": intervals.seed,
+    }
 
 
-def verdict(baselines: list[Baseline], metric: str, direction: str, mlp_value: float) -> str:
-    """One line comparing the MLP's test ``metric`` with the baselines' (``direction``: the
-    metric's)."""
-    sign = 1.0 if direction == "maximize" else -1.0
-    scored = [b for b in baselines if np.isfinite(b.value)]
-    if not scored or not np.isfinite(mlp_value):
-        return (
-            f"test {metric} is undefined for the MLP or the baselines, so they cannot be compared"
+def add_baselines(
+    summary: dict[str, Any],
+    splits: Any,
+    metric: str,
+    direction: str,
+    *,
+    test_outputs: np.ndarray,
+    fit: bool = True,
+    seed: int = 0,
+) -> None:
+    """``summary["baselines"]`` (one row per model, with its score's interval and the MLP's paired
+    difference from it) and ``summary["baselines_verdict"]``; ``summary["test"]["interval"]``:
+    the MLP's test ``metric`` interval (also without baselines, ``fit`` False)."""
+    threshold = summary["test"].get("threshold")
+    fitted: list[Any] = []
+    if not fit:
+        summary["baselines"], summary["baselines_verdict"] = (
+            None,
+            "baselines skipped (--no-baselines)",
         )
-    best = max(scored, key=lambda b: sign * b.value)
-    lead = sign * (mlp_value - best.value)
-    if lead > 0:
-        if len(scored) == 1:
-            return f"the MLP beats {best.name} by {_gap(metric, lead)} of test {metric}"
-        return (
-            f"the MLP beats both baselines on test {metric}, the stronger ({best.name}) by "
-            f"{_gap(metric, lead)}"
-        )
-    if lead == 0:
-        return f"the MLP and {best.name} tie on test {metric}"
-    return (
-        f"{best.name} is better than the MLP by {_gap(metric, -lead)} of test {metric}: consider it"
+    else:
+        try:
+            fitted = fit_baselines(splits, metric, seed=seed)
+        except TunerError as exc:
+            summary["baselines"], summary["baselines_verdict"] = (
+                [],
+                f"baselines not fitted: {exc}",
+            )
+    intervals = baseline_intervals(
+        fitted, splits.y_test, test_outputs, metric, splits.task, threshold, seed=seed
+    )
+    summary["test"]["interval"] = _interval_record(metric, intervals)
+    if not fitted:
+        return
+    rows = list(baselines_table(fitted))
+    for row in rows:
+        difference = intervals.differences[row["name"]]
+        row["interval"] = intervals.scores[row["name"]].to_list()
+        row["difference"] = {
+            "mlp_minus_baseline": float(summary["test"]["metrics"][metric]) - row["value"],
+            "interval": difference.to_list(),
+            "tied": difference.contains_zero(),
+        }
+    summary["baselines"] = rows
+    summary["baselines_verdict"] = verdict(
+        fitted, metric, direction, float(summary["test"]["metrics"][metric]), intervals
     )
 
 
-__all__ = ["POINT_METRICS", "Baseline", "baselines_table", "fit_baselines", "verdict"]
+__all__ = [
+    "MLP",
+    "add_baselines",
+    "POINT_METRICS",
+    "Baseline",
+    "baseline_intervals",
+    "baselines_table",
+    "fit_baselines",
+    "verdict",
+]

@@ -23,6 +23,7 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,7 @@ from tuner.report.evaluation import evaluate, evaluation_plots
 from tuner.report.leaderboard import study_extras
 from tuner.report.model_export import Export, export_checked, keras_summary
 from tuner.report.page import render_index
+from tuner.report.progress import reporting_to
 from tuner.report.refit import export_kfold
 from tuner.report.staging import publish, staging_dir
 from tuner.report.summary import add_extras, json_safe, report_summary
@@ -115,14 +117,16 @@ def _plots(
     from tuner.report import plots
 
     metric = config.objective.metric
+    folds = config.data.folds if config.data.validation == "kfold" else None
     all_plots = [
         *plots.study_plots(
             study,
             staging,
             metric=metric,
             size_objective=getattr(config.objective, "size_objective", None),
+            folds=folds,
         ),
-        plots.training_curves(chosen, staging, metric=metric),
+        plots.training_curves(chosen, staging, metric=metric, folds=folds),
     ]
     all_plots += evaluation_plots(
         splits.y_test, test_outputs, splits.task, splits.class_names, staging, threshold
@@ -165,6 +169,18 @@ def _summary(
         test=test,
         plots=plots,
     )
+    folds = None
+    if config.data.validation == "kfold":
+        from tuner.data.splits import fold_splits
+
+        folds = fold_splits(splits, config.data)
+        summary["cross_validation"] = {
+            "folds": len(folds),
+            "rows": sum(len(f.y_val) for f in folds),
+            "rows_per_fold": [len(f.y_val) for f in folds],
+            "fold_values": chosen.user_attrs.get(keys.FOLD_VALUES),
+            "validation_scores": "out of fold",
+        }
     add_extras(
         summary,
         opened.study,
@@ -173,6 +189,7 @@ def _summary(
         splits,
         metric,
         chosen_by_hand=chosen_by_hand,
+        folds=folds,
     )
     summary.update(study_extras(opened.study, getattr(config.search, "keep_models", 0)))
     add_comparisons(
@@ -292,6 +309,7 @@ def build_report(
     tolerance: float = DEFAULT_TOLERANCE,
     baselines: bool = True,
     ensemble: int | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> ReportResult:
     """Export the best (or the given) trial's model, score it on the test split, write the report.
 
@@ -299,7 +317,8 @@ def build_report(
     ``ensemble``: also export a greedy ensemble of the best saved trials (at most that many
     additions; default: the study's ``[search] ensemble``, 0 for none), see
     :mod:`tuner.report.comparisons`. ``study`` is a study name, a study file,
-    or an ``optuna.Study``. Raises
+    or an ``optuna.Study``. ``progress`` receives a line before each model the report trains
+    again (e.g. ``re-training trial 12 (fold 2/5)…``). Raises
     :class:`~tuner.errors.ReportError` (nothing written) when the report cannot be built.
     """
     started = time.monotonic()
@@ -313,19 +332,20 @@ def build_report(
     out_path = Path(out) if out is not None else default_out(study_obj.study_name)
     staging = staging_dir(out_path, overwrite)
     try:
-        export, test, summary, files = _write_report(
-            opened,
-            chosen,
-            config,
-            staging,
-            data_dir=data_dir,
-            chosen_by_hand=trial is not None,
-            artifacts=artifacts,
-            retrain=retrain,
-            tolerance=tolerance,
-            baselines=baselines,
-            ensemble=ensemble,
-        )
+        with reporting_to(progress):
+            export, test, summary, files = _write_report(
+                opened,
+                chosen,
+                config,
+                staging,
+                data_dir=data_dir,
+                chosen_by_hand=trial is not None,
+                artifacts=artifacts,
+                retrain=retrain,
+                tolerance=tolerance,
+                baselines=baselines,
+                ensemble=ensemble,
+            )
         publish(staging, out_path, overwrite)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

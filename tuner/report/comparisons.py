@@ -26,34 +26,16 @@ from optuna.trial import FrozenTrial, TrialState
 
 from tuner import artifacts as art
 from tuner import keys
-from tuner.errors import ReportError, TunerError
+from tuner.errors import ReportError
 from tuner.ml import metrics as metrics_mod
 from tuner.ml.table_layers import renamed_inputs_allowed
-from tuner.report.baselines import baselines_table, fit_baselines, verdict
+from tuner.report.baselines import add_baselines
 from tuner.report.ensemble import Selection, average_model, select_ensemble
 from tuner.report.model_export import within_tolerance
 
 ENSEMBLE_FILE = "ensemble.keras"
 #: Candidates considered: the best saved trials, at most this many times the ensemble size.
 CANDIDATES_PER_MEMBER = 2
-
-
-# --------------------------------------------------------------------------- baselines
-
-
-def add_baselines(
-    summary: dict[str, Any], splits: Any, metric: str, direction: str, *, seed: int = 0
-) -> None:
-    """``summary["baselines"]`` (one row per model) and ``summary["baselines_verdict"]``."""
-    try:
-        fitted = fit_baselines(splits, metric, seed=seed)
-    except TunerError as exc:
-        summary["baselines"], summary["baselines_verdict"] = [], f"baselines not fitted: {exc}"
-        return
-    summary["baselines"] = list(baselines_table(fitted))
-    summary["baselines_verdict"] = verdict(
-        fitted, metric, direction, float(summary["test"]["metrics"][metric])
-    )
 
 
 # --------------------------------------------------------------------------- candidates
@@ -344,13 +326,15 @@ def add_comparisons(
     """The baselines (unless ``baselines`` is False) and the ensemble (when ``ensemble`` is set)."""
     metric = config.objective.metric
     direction = opened.study.directions[0].name.lower()
-    if baselines:
-        add_baselines(summary, splits, metric, direction, seed=int(config.data.split_seed))
-    else:
-        summary["baselines"], summary["baselines_verdict"] = (
-            None,
-            "baselines skipped (--no-baselines)",
-        )
+    add_baselines(
+        summary,
+        splits,
+        metric,
+        direction,
+        test_outputs=test_outputs,
+        fit=baselines,
+        seed=int(config.data.split_seed),
+    )
     if ensemble:
         summary["ensemble"] = build_ensemble(
             opened,

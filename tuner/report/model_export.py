@@ -17,6 +17,7 @@ from tuner import keys
 from tuner.config.schema import StudyConfig
 from tuner.errors import ReportError, TrialError
 from tuner.ml.metrics import compute, compute_all
+from tuner.report.progress import say
 from tuner.studies import OpenedStudy
 
 
@@ -66,6 +67,7 @@ def _obtain_model(
     from tuner.ml.training import train
 
     epochs = int(trial.user_attrs.get(keys.EPOCHS_RUN) or config.training.max_epochs)
+    say(f"re-training trial {trial.number} from seed {seed} ({epochs} epochs)…")
     try:
         result = train(dict(trial.params), splits, config, seed=int(seed), max_epochs=epochs)
     except TrialError as exc:

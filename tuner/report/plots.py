@@ -1,13 +1,14 @@
-"""Report plots: each written as interactive HTML (plotly) and as PNG (matplotlib, Agg).
+"""Report plots: one renderer (matplotlib on Agg) for every PNG, and each plot's interactive HTML.
 
-The optimization history, slice grid and parallel coordinates are drawn in
-:mod:`tuner.report.study_figures` (readable at any number of parameters, pruned trials shown);
-importances, learning curves and the Pareto front come from ``optuna.visualization`` and its
-matplotlib twin; the training curves of one trial are drawn here, one panel per quantity;
-test-set plots come from scikit-learn's displays (:mod:`tuner.report.holdout_plots`). Each
-plot's files are written by :mod:`tuner.report.plot_files`. No browser is needed: PNGs are
-drawn by matplotlib, and the HTML files share one ``plotly.min.js`` in the plots folder, so
-they open offline.
+The study plots come from Optuna where its plots fit: importances, learning curves and the
+Pareto front from ``optuna.visualization.matplotlib``; the optimization history, slice grid and
+parallel coordinates from :mod:`tuner.report.study_figures`, which shows pruned trials and absent
+parameters. Their HTML is Optuna's plotly figure (``optuna.visualization``; the history's is
+its PNG's twin, which shows the pruned trials Optuna's leaves out). The plots Optuna
+lacks (a trial's training curves; the test split's confusion matrix, ROC and precision-recall
+curves, predicted against true values, from scikit-learn's displays) are drawn once, in
+matplotlib, and their HTML is converted from that figure. Files and style:
+:mod:`tuner.report.render`.
 """
 
 from __future__ import annotations
@@ -23,17 +24,8 @@ from optuna.trial import FrozenTrial, TrialState
 
 from tuner.keys import BEST_EPOCH, HISTORY
 from tuner.report import study_figures
-from tuner.report.holdout_plots import confusion_matrix_plot, regression_scatter, roc_pr_plots
 from tuner.report.param_axes import pyplot, tick_label
-from tuner.report.plot_files import PLOTS_DIR, PNG_DPI, Plot, save_plot
-
-
-def _figure_of(drawn: Any) -> Any:
-    """The matplotlib Figure behind what optuna's matplotlib plots return (Axes or an array)."""
-    if isinstance(drawn, np.ndarray):
-        return drawn.flat[0].figure
-    return drawn.figure if hasattr(drawn, "figure") else drawn
-
+from tuner.report.render import PLOTS_DIR, PNG_DPI, STYLE, Plot, as_plotly, restyle, save_plot
 
 # --------------------------------------------------------------------------- study plots
 
@@ -45,20 +37,13 @@ def _objective_names(study: optuna.Study, metric: str, size_objective: str | Non
     return names + [f"objective {i}" for i in range(len(names), len(study.directions))]
 
 
-def _mark_pruned(plotly_fig: Any, mpl_drawn: Any, study: optuna.Study) -> None:
+def _mark_pruned(ax: Any, study: optuna.Study) -> None:
     """Draw pruned trials' learning curves dotted, ending in an x, so they read as cut short."""
+    from matplotlib.lines import Line2D
+
     pruned = {
         f"Trial{t.number}" for t in study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))
     }
-    for trace in plotly_fig.data:
-        if trace.name in pruned:
-            n = len(trace.x)
-            trace.update(
-                line={"dash": "dot"},
-                marker={"symbol": ["circle"] * (n - 1) + ["x"], "size": [6] * (n - 1) + [11]},
-                name=f"{trace.name} (pruned)",
-            )
-    ax = mpl_drawn
     for line in list(ax.get_lines()):
         if line.get_label() in pruned:
             line.set_linestyle(":")
@@ -70,8 +55,6 @@ def _mark_pruned(plotly_fig: Any, mpl_drawn: Any, study: optuna.Study) -> None:
     legend = ax.get_legend()
     if legend is not None:
         legend.remove()
-    from matplotlib.lines import Line2D
-
     ax.legend(
         handles=[
             Line2D([], [], color="grey", label="completed or failed"),
@@ -81,85 +64,101 @@ def _mark_pruned(plotly_fig: Any, mpl_drawn: Any, study: optuna.Study) -> None:
     )
 
 
+def _learning_curves(study: optuna.Study, step: str, reported: str) -> Any:
+    """Optuna's intermediate-values plot, pruned trials dotted, axes named."""
+    import optuna.visualization.matplotlib as vis_mpl
+
+    ax = vis_mpl.plot_intermediate_values(study)
+    _mark_pruned(ax, study)
+    ax.set_xlabel(step)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylabel(reported)
+    return restyle(ax.figure)
+
+
 def study_plots(
-    study: optuna.Study, out: Path, *, metric: str, size_objective: str | None = None
+    study: optuna.Study,
+    out: Path,
+    *,
+    metric: str,
+    size_objective: str | None = None,
+    folds: int | None = None,
 ) -> list[Plot]:
     """Optimization history, parallel coordinate, importances, intermediate values, slice; Pareto
     front if multi-objective.
 
-    The first objective is the validation metric; ``size_objective`` names a second one.
+    The first objective is the validation metric; ``size_objective`` names a second one. A
+    cross-validated study (``folds``) reports once per fold, so its learning curves step by fold.
+    Each plot's PNG: ours or Optuna's matplotlib plot; its HTML: Optuna's plotly plot (the
+    history's: its PNG's twin, which keeps the pruned trials Optuna's leaves out).
     """
     import optuna.visualization as vis
     import optuna.visualization.matplotlib as vis_mpl
 
     names = _objective_names(study, metric, size_objective)
-    multi = len(study.directions) > 1
-    single: dict[str, Any] = (
-        {"target": (lambda t: t.values[0]), "target_name": names[0]}
-        if multi
-        else {"target_name": names[0]}
-    )
+    single: dict[str, Any] = {"target_name": names[0]}
+    if len(study.directions) > 1:
+        single["target"] = lambda t: t.values[0]
+    step = "folds finished" if folds else "epoch (0-based)"
+    reported = f"mean over the folds so far, {names[0]}" if folds else names[0]
 
-    def pair(fn: str, **kwargs: Any) -> Callable[[], tuple[Any, Any]]:
-        return lambda: (
-            getattr(vis, fn)(study, **kwargs),
-            _figure_of(getattr(vis_mpl, fn)(study, **kwargs)),
-        )
+    def html(fn: str, **kwargs: Any) -> Callable[[], Any]:
+        return lambda: getattr(vis, fn)(study, **kwargs)
 
-    def ours(
-        build: Callable[[optuna.Study, str], tuple[Any, Any]],
-    ) -> Callable[[], tuple[Any, Any]]:
+    def png(fn: str, **kwargs: Any) -> Callable[[], Any]:
+        return lambda: restyle(getattr(vis_mpl, fn)(study, **kwargs))
+
+    def ours(build: Callable[[optuna.Study, str], Any]) -> Callable[[], Any]:
         return lambda: build(study, names[0])
 
-    def intermediate() -> tuple[Any, Any]:
-        fig = vis.plot_intermediate_values(study)
-        ax = vis_mpl.plot_intermediate_values(study)
-        _mark_pruned(fig, ax, study)
-        fig.update_layout(yaxis_title=names[0], xaxis_title="epoch (0-based)")
-        ax.set_xlabel("epoch (0-based)")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_ylabel(names[0])
-        return fig, ax.figure
-
-    plots = [
-        save_plot(
-            out,
+    specs: list[tuple[str, str, Callable[[], Any], Callable[[], Any] | None]] = [
+        (
             "optimization_history",
             f"Optimization history ({names[0]})",
             ours(study_figures.history_figures),
+            None,
         ),
-        save_plot(
-            out,
+        (
             "parallel_coordinate",
             "Parallel coordinate of the parameters",
             ours(study_figures.parallel_figures),
+            html("plot_parallel_coordinate", **single),
         ),
-        save_plot(
-            out,
+        (
             "param_importances",
             "Parameter importances (fANOVA)",
-            pair("plot_param_importances", **single),
+            png("plot_param_importances", **single),
+            html("plot_param_importances", **single),
         ),
-        save_plot(
-            out,
+        (
             "intermediate_values",
-            "Learning curves of all trials (dotted: pruned)",
-            intermediate,
+            f"Learning curves of all trials, {'by fold' if folds else 'by epoch'} (dotted: pruned)",
+            lambda: _learning_curves(study, step, reported),
+            lambda: vis.plot_intermediate_values(study).update_layout(
+                xaxis_title=step, yaxis_title=reported
+            ),
         ),
-        save_plot(
-            out,
+        (
             "slice",
             "Slice plot: objective against each parameter",
             ours(study_figures.slice_figures),
+            html("plot_slice", **single),
         ),
     ]
-    if multi:
-        plots.append(
-            save_plot(
-                out, "pareto_front", "Pareto front", pair("plot_pareto_front", target_names=names)
+    if len(study.directions) > 1:
+        pareto = {"target_names": names}
+        specs.append(
+            (
+                "pareto_front",
+                "Pareto front",
+                png("plot_pareto_front", **pareto),
+                html("plot_pareto_front", **pareto),
             )
         )
-    return plots
+    return [save_plot(out, *spec) for spec in specs]
+
+
+# --------------------------------------------------------------------------- training curves
 
 
 def _curve_panels(history: dict[str, list[float]], metric: str) -> list[tuple[str, list[str]]]:
@@ -186,11 +185,8 @@ def _curve_label(key: str) -> str:
     return f"validation {key.removeprefix('val_')}" if key.startswith("val_") else f"train {key}"
 
 
-def training_figures(trial: FrozenTrial, *, metric: str) -> tuple[Any, Any]:
-    """(plotly, matplotlib) figures of one trial's ``history``: one panel per quantity, three a
-    row."""
-    from plotly.subplots import make_subplots
-
+def training_figures(trial: FrozenTrial, *, metric: str) -> Any:
+    """A matplotlib figure of one trial's ``history``: one panel per quantity, three a row."""
     history: dict[str, list[float]] = trial.user_attrs.get(HISTORY) or {}
     if not history:
         raise ValueError(f"trial {trial.number} has no recorded history")
@@ -198,40 +194,28 @@ def training_figures(trial: FrozenTrial, *, metric: str) -> tuple[Any, Any]:
     best_epoch = trial.user_attrs.get(BEST_EPOCH)
     cols = 2 if len(panels) == 4 else min(3, len(panels))
     rows = -(-len(panels) // cols)
-    titles = [f"{name} (objective)" if name == metric else name for name, _ in panels]
-    fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles)
     plt = pyplot()
-    mpl_fig, grid = plt.subplots(
+    fig, grid = plt.subplots(
         rows, cols, figsize=(4.8 * cols, 3.7 * rows), squeeze=False, layout="constrained"
     )
-    for i, ((name, keys), title) in enumerate(zip(panels, titles, strict=True)):
-        ax, row, col = grid.flat[i], i // cols + 1, i % cols + 1
+    for ax, (name, keys) in zip(grid.flat, panels, strict=False):
+        title = f"{name} (objective)" if name == metric else name
         for key in keys:
-            epochs = list(range(len(history[key])))
-            train = (
-                not key.startswith("val_") and key != "learning_rate"
-            )  # dashed: the training split
-            color = "#1f77b4" if train else "#2ca02c" if key == "learning_rate" else "#ff7f0e"
-            fig.add_scatter(
-                x=epochs,
-                y=history[key],
-                mode="lines+markers",
-                name=_curve_label(key),
-                line={"dash": "dash" if train else None, "color": color},
-                row=row,
-                col=col,
-            )
+            train = not key.startswith("val_") and key != "learning_rate"  # dashed: training rows
             ax.plot(
-                epochs,
+                range(len(history[key])),
                 history[key],
                 marker="o",
                 markersize=3,
                 linestyle="--" if train else "-",
-                color=color,
+                color="tab:blue"
+                if train
+                else "tab:green"
+                if key == "learning_rate"
+                else "tab:orange",
                 label=_curve_label(key),
             )
         if best_epoch is not None:
-            fig.add_vline(x=best_epoch, line_dash="dot", line_color="grey", row=row, col=col)
             ax.axvline(best_epoch, color="grey", linestyle=":", label=f"best epoch ({best_epoch})")
         if name == "learning rate":
             ax.set_yscale("log")
@@ -239,34 +223,139 @@ def training_figures(trial: FrozenTrial, *, metric: str) -> tuple[Any, Any]:
         ax.set_xlabel("epoch (0-based)")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(title)
-        ax.grid(alpha=0.3)
         ax.legend(loc="best", fontsize=8)
-        fig.update_xaxes(title_text="epoch (0-based)", row=row, col=col)
-        fig.update_yaxes(title_text=name, row=row, col=col)
     for ax in grid.flat[len(panels) :]:
         ax.set_visible(False)
-    fig.update_layout(height=380 * rows)
-    return fig, mpl_fig
+    return fig
 
 
-def training_curves(trial: FrozenTrial, out: Path, *, metric: str) -> Plot:
+def training_curves(
+    trial: FrozenTrial, out: Path, *, metric: str, folds: int | None = None
+) -> Plot:
     """Loss and each metric per epoch of one trial, train against validation, from its
-    ``history``."""
+    ``history`` (of a cross-validated trial: each epoch's mean over the ``folds`` that ran it)."""
+    over = f" (each epoch: the mean over its {folds} folds)" if folds else ""
     return save_plot(
         out,
         "training_curves",
-        f"Training curves of trial {trial.number}",
+        f"Training curves of trial {trial.number}{over}",
         lambda: training_figures(trial, metric=metric),
     )
+
+
+# --------------------------------------------------------------------------- test split
+
+
+def confusion_matrix_plot(
+    y_true: np.ndarray, y_pred: np.ndarray, class_names: list[str], out: Path
+) -> Plot:
+    def draw() -> Any:
+        from sklearn.metrics import ConfusionMatrixDisplay, confusion_matrix
+
+        cm = confusion_matrix(y_true, y_pred, labels=list(range(len(class_names))))
+        size = max(4.5, 0.55 * len(class_names) + 2)
+        fig, ax = pyplot().subplots(figsize=(size, size))
+        ConfusionMatrixDisplay(cm, display_labels=class_names).plot(
+            ax=ax,
+            cmap="Blues",
+            colorbar=False,
+            xticks_rotation=45 if len(class_names) > 4 else "horizontal",
+        )
+        ax.grid(False)
+        return fig
+
+    return save_plot(out, "confusion_matrix", "Confusion matrix (test split)", draw)
+
+
+def _roc_figure(y_true: np.ndarray, p_positive: np.ndarray, positive: str) -> Any:
+    from sklearn import metrics as skm
+
+    fpr, tpr, _ = skm.roc_curve(y_true, p_positive)
+    auc = skm.roc_auc_score(y_true, p_positive)
+    fig, ax = pyplot().subplots(figsize=(5, 5))
+    skm.RocCurveDisplay(fpr=fpr, tpr=tpr, roc_auc=auc, name="ROC").plot(
+        ax=ax, plot_chance_level=True
+    )
+    ax.lines[0].set_label(f"ROC (AUC = {auc:.4f}), positive class '{positive}'")
+    ax.legend(loc="lower right")
+    return fig
+
+
+def _pr_figure(
+    y_true: np.ndarray, p_positive: np.ndarray, positive: str, threshold: float | None
+) -> Any:
+    """The precision-recall curve; an x where the model's labels sit (P(positive) >=
+    ``threshold``)."""
+    from sklearn import metrics as skm
+
+    precision, recall, _ = skm.precision_recall_curve(y_true, p_positive)
+    ap = skm.average_precision_score(y_true, p_positive)
+    fig, ax = pyplot().subplots(figsize=(5, 5))
+    skm.PrecisionRecallDisplay(
+        precision=precision,
+        recall=recall,
+        average_precision=ap,
+        name=f"positive class '{positive}'",
+        prevalence_pos_label=float(np.mean(y_true)),
+    ).plot(ax=ax, plot_chance_level=True)
+    if threshold is not None:
+        chosen = np.asarray(p_positive) >= threshold
+        at_p = skm.precision_score(y_true, chosen, zero_division=0)
+        at_r = skm.recall_score(y_true, chosen, zero_division=0)
+        label = f"threshold {threshold:.3g}: precision {at_p:.3f}, recall {at_r:.3f}"
+        ax.plot([at_r], [at_p], "x", markersize=10, color="black", label=label)
+    ax.legend(loc="best")
+    return fig
+
+
+def roc_pr_plots(
+    y_true: np.ndarray,
+    p_positive: np.ndarray,
+    out: Path,
+    *,
+    positive: str,
+    threshold: float | None = None,
+) -> list[Plot]:
+    """ROC and precision-recall curves; the PR curve marks the decision ``threshold`` (if given)."""
+    return [
+        save_plot(
+            out,
+            "roc_curve",
+            "ROC curve (test split)",
+            lambda: _roc_figure(y_true, p_positive, positive),
+        ),
+        save_plot(
+            out,
+            "precision_recall_curve",
+            "Precision-recall curve (test split)",
+            lambda: _pr_figure(y_true, p_positive, positive, threshold),
+        ),
+    ]
+
+
+def regression_scatter(y_true: np.ndarray, y_pred: np.ndarray, out: Path) -> Plot:
+    def draw() -> Any:
+        from sklearn.metrics import PredictionErrorDisplay
+
+        fig, ax = pyplot().subplots(figsize=(5, 5))
+        PredictionErrorDisplay.from_predictions(
+            y_true, y_pred, kind="actual_vs_predicted", ax=ax, subsample=None
+        )
+        return fig
+
+    return save_plot(out, "predicted_vs_true", "Predicted against true values (test split)", draw)
 
 
 __all__ = [
     "PLOTS_DIR",
     "PNG_DPI",
+    "STYLE",
     "Plot",
+    "as_plotly",
     "confusion_matrix_plot",
     "regression_scatter",
     "roc_pr_plots",
+    "save_plot",
     "study_plots",
     "training_curves",
     "training_figures",

@@ -38,6 +38,7 @@ from tuner.errors import ReportError, TrialError
 from tuner.ml.metrics import compute, compute_all
 from tuner.ml.training import predict
 from tuner.report.model_export import within_tolerance
+from tuner.report.progress import say
 from tuner.search.cv import (
     FoldInputsDiffer,
     averages_folds,
@@ -80,7 +81,8 @@ def export_refit(
     rows = len(everything.y_train)
     outputs = []
     try:
-        for _ in range(2):  # the second refit checks that the first is reproducible
+        for run in (1, 2):  # the second refit checks that the first is reproducible
+            say(f"refitting trial {trial.number} on all {rows:,} non-test rows ({run}/2)…")
             result = refit(
                 dict(trial.params), splits, config, seed=int(seed), mean_best_epoch=mean_best
             )
@@ -163,7 +165,10 @@ def export_fold_average(
     def keep(result: Any) -> None:
         out_of_fold.append(predict(result.model, folds[len(models)].x_val))
         models.append(result.model)
+        if len(models) < len(folds):
+            say(f"re-training trial {trial.number} (fold {len(models) + 1}/{len(folds)})…")
 
+    say(f"re-training trial {trial.number} (fold 1/{len(folds)})…")
     try:
         result = cross_validate(
             None, dict(trial.params), splits, config, seed=seed, prune=False, on_fold=keep

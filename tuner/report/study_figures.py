@@ -1,10 +1,11 @@
-"""Study figures drawn for readability: optimization history, slice grid, parallel coordinates.
+"""The study figures Optuna's own do not fit, drawn in matplotlib: optimization history (pruned
+trials shown where they stopped), slice grid and parallel coordinates (a parameter a trial lacks,
+the width of a layer it does not have, drawn as "absent" rather than dropping the trial).
 
-Each builder returns ``(plotly figure, matplotlib figure)`` drawn from the same data: the
-plotly one for the interactive HTML, the matplotlib one for the PNG. The first objective is
-the one plotted (the validation metric); its direction says which values are better.
-A study with nothing to draw raises ``ValueError`` (the report records the plot as skipped).
-The parallel coordinates are drawn in :mod:`tuner.report.parallel_figure`.
+Each builder returns a matplotlib figure, the report's PNG (the interactive HTML of the slice
+and parallel coordinates is Optuna's plotly figure; the history's is converted from its PNG's). The first objective is the one plotted (the validation metric); its direction
+says which values are better. A study with nothing to draw raises ``ValueError`` (the report
+records the plot as skipped).
 """
 
 from __future__ import annotations
@@ -15,17 +16,31 @@ from typing import Any
 
 import numpy as np
 import optuna
+from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
-from tuner.report.figure_trials import CMAP
-from tuner.report.figure_trials import complete_trials as _complete
-from tuner.report.figure_trials import final_value as _final
-from tuner.report.figure_trials import maximizes as _maximize
-from tuner.report.parallel_figure import ABSENT_AT, parallel_figures
-from tuner.report.param_axes import ParamAxis, param_axes, pyplot
+from tuner.report.param_axes import ABSENT, ParamAxis, param_axes, pyplot
 
 #: Panels per row of the slice grid.
 COLUMNS = 3
+
+CMAP = "Blues"
+
+
+def _complete(study: optuna.Study) -> list[FrozenTrial]:
+    return study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+
+
+def _maximize(study: optuna.Study) -> bool:
+    return study.directions[0] == StudyDirection.MAXIMIZE
+
+
+def _final(trial: FrozenTrial) -> float | None:
+    """A finished trial's value: the objective, or where a pruned trial stopped (its last
+    report)."""
+    if trial.state == TrialState.PRUNED and trial.intermediate_values:
+        return float(trial.intermediate_values[max(trial.intermediate_values)])
+    return float(trial.values[0]) if trial.values else None
 
 
 # --------------------------------------------------------------------------- optimization history
@@ -86,37 +101,6 @@ def _history(study: optuna.Study) -> _History:
     return _History(done, cut, best_x, best_y, best_label, maximize)
 
 
-def _history_plotly(h: _History, target_name: str) -> Any:
-    import plotly.graph_objects as go
-
-    fig = go.Figure()
-    fig.add_scatter(
-        x=[n for n, _ in h.done],
-        y=[v for _, v in h.done],
-        mode="markers",
-        name="completed",
-        marker={"size": 8},
-    )
-    fig.add_scatter(
-        x=[n for n, _ in h.cut],
-        y=[v for _, v in h.cut],
-        mode="markers",
-        name="pruned (last reported value)",
-        marker={"size": 8, "symbol": "x", "color": "grey"},
-    )
-    fig.add_scatter(
-        x=h.best_x,
-        y=h.best_y,
-        mode="lines",
-        line={"shape": "hv", "color": "firebrick"},
-        name=h.best_label,
-    )
-    fig.update_layout(
-        xaxis_title="trial", yaxis_title=target_name, legend={"orientation": "h", "y": -0.2}
-    )
-    return fig
-
-
 def _history_mpl(h: _History, target_name: str) -> Any:
     plt = pyplot()
     mpl_fig, ax = plt.subplots(figsize=(7.5, 4.5), layout="constrained")
@@ -167,70 +151,16 @@ def _history_mpl(h: _History, target_name: str) -> Any:
     return mpl_fig
 
 
-def history_figures(study: optuna.Study, target_name: str) -> tuple[Any, Any]:
+def history_figures(study: optuna.Study, target_name: str) -> Any:
     """Every finished trial's value by trial number (pruned ones: their last report) and the best so
     far."""
-    h = _history(study)
-    return _history_plotly(h, target_name), _history_mpl(h, target_name)
+    return _history_mpl(_history(study), target_name)
 
 
 # --------------------------------------------------------------------------- slice
 
 
-def _drawn_value(axis: ParamAxis, value: Any) -> Any:
-    """A categorical value as its drawn label; a number as is."""
-    return axis.labels[axis.choices.index(value)] if axis.choices is not None else value
-
-
-def _slice_plotly(
-    axes: list[ParamAxis], trials: list[FrozenTrial], target_name: str, rows: int, cols: int
-) -> Any:
-    from plotly.subplots import make_subplots
-
-    fig = make_subplots(
-        rows=rows,
-        cols=cols,
-        shared_yaxes=True,
-        subplot_titles=[a.name for a in axes],
-        horizontal_spacing=0.05,
-        vertical_spacing=0.5 / rows,
-    )
-    numbers = [t.number for t in trials]
-    for i, axis in enumerate(axes):
-        row, col = i // cols + 1, i % cols + 1
-        have = [t for t in trials if axis.name in t.params]
-        x = [_drawn_value(axis, t.params[axis.name]) for t in have]
-        fig.add_scatter(
-            x=x,
-            y=[t.values[0] for t in have],
-            mode="markers",
-            row=row,
-            col=col,
-            showlegend=False,
-            text=[f"trial {t.number}" for t in have],
-            marker={
-                "color": [t.number for t in have],
-                "colorscale": CMAP,
-                "cmin": min(numbers),
-                "cmax": max(numbers),
-                "line": {"width": 0.5, "color": "grey"},
-                "showscale": i == 0,
-                "colorbar": {"title": "trial"},
-            },
-        )
-        if axis.choices is not None:
-            fig.update_xaxes(
-                type="category", categoryorder="array", categoryarray=axis.labels, row=row, col=col
-            )
-        elif axis.log:
-            fig.update_xaxes(type="log", row=row, col=col)
-        if col == 1:
-            fig.update_yaxes(title_text=target_name, row=row, col=col)
-    fig.update_layout(height=320 * rows, width=1100)
-    return fig
-
-
-def slice_figures(study: optuna.Study, target_name: str) -> tuple[Any, Any]:
+def slice_figures(study: optuna.Study, target_name: str) -> Any:
     """The objective against each parameter, one panel per parameter, three panels a row."""
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import Normalize
@@ -300,7 +230,135 @@ def slice_figures(study: optuna.Study, target_name: str) -> tuple[Any, Any]:
     )
     bar.locator = MaxNLocator(integer=True)
     bar.update_ticks()
-    return _slice_plotly(axes, trials, target_name, rows, cols), mpl_fig
+    return mpl_fig
+
+
+# --------------------------------------------------------------------------- parallel coordinates
+
+#: Where "absent" sits on a parallel-coordinate axis whose values span [0, 1].
+ABSENT_AT = -0.2
+
+#: (name, each trial's position on [0, 1] or ABSENT_AT, tick positions, tick labels)
+Column = tuple[str, list[float], list[float], list[str]]
+
+
+def _columns(trials: list[FrozenTrial], target_name: str) -> list[Column]:
+    """One column per axis: the objective's, then each parameter's."""
+    from matplotlib.ticker import MaxNLocator
+
+    values = [t.values[0] for t in trials]
+    objective = ParamAxis(target_name, low=min(values), high=max(values))
+    ticks = [
+        v
+        for v in MaxNLocator(5).tick_values(objective.low, objective.high)
+        if objective.low <= v <= objective.high
+    ] or [objective.low]
+    columns = [
+        (
+            target_name,
+            [objective.scaled(v) for v in values],
+            [objective.scaled(v) for v in ticks],
+            [f"{v:.4g}" for v in ticks],
+        )
+    ]
+    for axis in param_axes(trials):
+        positions, labels = axis.scaled_ticks()
+        at = [
+            axis.scaled(t.params[axis.name]) if axis.name in t.params else ABSENT_AT for t in trials
+        ]
+        if ABSENT_AT in at:
+            positions, labels = [*positions, ABSENT_AT], [*labels, ABSENT]
+        columns.append((axis.name, at, positions, labels))
+    return columns
+
+
+def _draw_axes(ax: Any, xs: np.ndarray, columns: list[Column]) -> None:
+    """Each column's vertical axis with its ticks and labels ("absent" in grey italics)."""
+    for x, (_, _, ticks, labels) in zip(xs, columns, strict=True):
+        ax.axvline(x, color="black", linewidth=1, zorder=1)
+        for y, label in zip(ticks, labels, strict=True):
+            ax.plot([x - 0.04, x], [y, y], color="black", linewidth=1, zorder=1)
+            style = {"style": "italic", "color": "dimgrey"} if label == ABSENT else {}
+            ax.text(
+                x + 0.05,
+                y,
+                label,
+                fontsize=8,
+                va="center",
+                ha="left",
+                zorder=4,
+                bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.75, "pad": 0.6},
+                **style,
+            )
+
+
+def _parallel_mpl(
+    columns: list[Column],
+    values: np.ndarray,
+    maximize: bool,
+    target_name: str,
+    trials: list[FrozenTrial],
+) -> Any:
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import ListedColormap, Normalize
+
+    plt = pyplot()
+    shades = plt.get_cmap(CMAP)(np.linspace(0.3, 1.0, 256))  # the palest blues vanish on white
+    cmap = ListedColormap(shades if maximize else shades[::-1])
+    norm = Normalize(
+        values.min(), values.max() if values.max() > values.min() else values.min() + 1e-9
+    )
+    mpl_fig, ax = plt.subplots(
+        figsize=(max(8.0, 1.35 * len(columns) + 1.5), 5.2), layout="constrained"
+    )
+    xs = np.arange(len(columns))
+    best = int(np.argmax(values) if maximize else np.argmin(values))
+    for i in [
+        *np.argsort(values if maximize else -values),
+        best,
+    ]:  # better trials on top, the best last
+        ys = [column[1][i] for column in columns]
+        ax.plot(
+            xs,
+            ys,
+            color="firebrick" if i == best else cmap(norm(values[i])),
+            linewidth=2.2 if i == best else 1.2,
+            alpha=0.9,
+            zorder=3 if i == best else 2,
+        )
+    _draw_axes(ax, xs, columns)
+    lowest = min(min(c[2] + c[1]) for c in columns)
+    ax.set_ylim(min(lowest, 0.0) - 0.06, 1.06)
+    ax.set_xlim(-0.3, len(columns) - 0.35)
+    ax.set_xticks(xs, [c[0] for c in columns], rotation=30, ha="right")
+    ax.tick_params(axis="x", length=0)
+    ax.set_yticks([])
+    ax.grid(False)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    mpl_fig.colorbar(
+        ScalarMappable(norm=norm, cmap=cmap),
+        ax=ax,
+        label=f"{target_name} (red: best, trial {trials[best].number})",
+        pad=0.01,
+        shrink=0.8,
+    )
+    return mpl_fig
+
+
+def parallel_figures(study: optuna.Study, target_name: str) -> Any:
+    """One line per completed trial across the objective and every parameter; colour: the objective.
+
+    A trial without a parameter (the width of a layer it does not have) crosses that axis at
+    "absent", below the searched range.
+    """
+    trials = [t for t in _complete(study) if t.values]
+    if not trials:
+        raise ValueError("no completed trials to plot yet")
+    columns = _columns(trials, target_name)
+    values = np.array([t.values[0] for t in trials])
+    maximize = _maximize(study)
+    return _parallel_mpl(columns, values, maximize, target_name, trials)
 
 
 __all__ = ["ABSENT_AT", "COLUMNS", "history_figures", "parallel_figures", "slice_figures"]

@@ -107,13 +107,27 @@ def add_extras(
     metric: str,
     *,
     chosen_by_hand: bool,
+    folds: list[Any] | None = None,
 ) -> None:
-    """Column importances (CSV tables), the Pareto front (two objectives), a note on --trial."""
-    if getattr(splits, "table", None) is not None:  # a CSV table: which columns the model relies on
-        from tuner.report.importance import importance_rows
+    """Column importances (CSV tables), the Pareto front (two objectives), a note on --trial.
 
-        # on the validation split
-        summary["permutation_importance"] = importance_rows(exported, splits, metric)
+    ``folds``: a cross-validated study's folds; the importances are then out of fold when the
+    exported model averages the fold models (on the rows it trained on otherwise, and said so).
+    """
+    if getattr(splits, "table", None) is not None:  # a CSV table: which columns the model relies on
+        from tuner.report.importance import has_fold_models, importance_rows
+
+        out_of_fold = folds is not None and has_fold_models(exported, len(folds))
+        summary["permutation_importance"] = importance_rows(
+            exported, splits, metric, folds=folds if out_of_fold else None
+        )
+        summary["permutation_importance_rows"] = (
+            "out of fold"
+            if out_of_fold
+            else "validation split"
+            if folds is None
+            else "validation split (rows the refit model trained on)"
+        )
     if len(study.directions) > 1:
         # [objective] size_objective: the trials no other trial beats on both
         front = sorted(study.best_trials, key=lambda t: t.values[1])

@@ -8,6 +8,16 @@ from tuner.cli import output
 from tuner.cli.group import artifacts_option, cli, common, data_dir_option, study_option
 
 
+def _on_terminal() -> bool:
+    """Whether standard error is a terminal: a person waits there, so a report says what it trains
+    again (a log or a pipe gets the summary lines only)."""
+    return click.get_text_stream("stderr").isatty()
+
+
+def _echo_err(line: str) -> None:
+    click.echo(line, err=True)
+
+
 @cli.command()
 @study_option
 @click.option(
@@ -85,6 +95,7 @@ def report(
         tolerance=DEFAULT_TOLERANCE if tolerance is None else tolerance,
         baselines=not no_baselines,
         ensemble=ensemble,
+        progress=_echo_err if _on_terminal() else None,
     )
     how = "saved model" if result.model_source == "artifact" else "model re-trained from its seed"
     click.echo(
