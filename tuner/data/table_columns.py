@@ -28,6 +28,11 @@ _ID_NAME = re.compile(
 )
 
 
+def looks_like_identifier(name: str) -> bool:
+    """Whether a column's name reads like an identifier's: ``id``, ``row_id``, ``PassengerId``."""
+    return bool(_ID_NAME.fullmatch(name.strip()))
+
+
 @dataclass(frozen=True)
 class ColumnInfo:
     """What a column is and why: ``kind`` is numeric, categorical or ignore."""
@@ -58,7 +63,7 @@ def _identifier_reason(name: str, numbers: pd.Series) -> str:
     values = numbers.dropna()
     if len(values) < MIN_ID_ROWS or not bool((values == np.round(values)).all()):
         return ""
-    distinct, named = int(values.nunique()), bool(_ID_NAME.fullmatch(name.strip()))
+    distinct, named = int(values.nunique()), looks_like_identifier(name)
     if distinct == len(values):
         consecutive = values.max() - values.min() + 1 == len(values)
         return (
