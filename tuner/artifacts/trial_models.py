@@ -184,6 +184,16 @@ def model_artifact_hook(
     artifacts: str | os.PathLike[str] | None = None,
 ) -> SaveTrialModel | None:
     """The hook that saves each completed trial's model, or None when artifacts are off."""
+    folder = writable_artifacts_dir(storage_url, artifacts)
+    return None if folder is None else SaveTrialModel(folder, splits, config)
+
+
+def writable_artifacts_dir(
+    storage_url: str, artifacts: str | os.PathLike[str] | None = None
+) -> Path | None:
+    """The artifact folder for a store (see :func:`resolve_artifacts_dir`), created and checked
+    writable; a one-line :class:`TunerError` otherwise. A run checks it before it creates its
+    study."""
     folder = resolve_artifacts_dir(storage_url, artifacts)
     if folder is None:
         return None
@@ -197,7 +207,7 @@ def model_artifact_hook(
             f"to a writable folder, or {ARTIFACTS_ENV}=off to save none (reports then re-train "
             "the best trial)"
         ) from None
-    return SaveTrialModel(folder, splits, config)
+    return folder
 
 
 def with_model_artifacts(

@@ -149,7 +149,7 @@ def study_header(detail: BestTrialDetail) -> list[str]:
     return [
         f"Study '{result.study_name}' in {result.storage} ({result.direction})",
         f"Trials: {c['COMPLETE']} complete, {c['PRUNED']} pruned, {c['FAIL']} failed, "
-        f"{c['RUNNING']} running",
+        f"{c['RUNNING']} running, {c.get('WAITING', 0)} waiting",
         *(
             f"Settings changed from trial {change.from_trial} on (--accept-changes): {change}; "
             "earlier trials ran under the old values"

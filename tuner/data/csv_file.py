@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import difflib
 import hashlib
 from collections.abc import Mapping, Sequence
@@ -53,6 +54,15 @@ def read_csv(
         ) from None
     except OSError as exc:
         raise DatasetError(f"CSV file {path} cannot be read ({exc.strerror or exc})") from None
+    header = next(csv.reader([first.strip("\r\n\ufeff")], delimiter=sep), [])
+    names = [n.strip() for n in header]
+    repeated = list(dict.fromkeys(n for n in names if names.count(n) > 1))
+    if repeated:
+        raise DatasetError(
+            f"CSV file {path} names the column{'s' if len(repeated) > 1 else ''} "
+            f"{', '.join(repr(n) for n in repeated)} more than once in its header; give each "
+            "column a name of its own"
+        )
     if nrows is None and len(frame) == 0:
         raise DatasetError(
             f"CSV file {path} has a header but no data rows; add one row per example below the "

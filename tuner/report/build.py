@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,7 +40,7 @@ from tuner.report.leaderboard import study_extras
 from tuner.report.model_export import Export, export_checked, keras_summary
 from tuner.report.page import render_index
 from tuner.report.refit import export_kfold
-from tuner.report.staging import publish, staging_dir
+from tuner.report.staging import discard, publish, staging_dir
 from tuner.report.summary import add_extras, json_safe, report_summary
 from tuner.studies import OpenedStudy, open_study
 
@@ -328,7 +327,7 @@ def build_report(
         )
         publish(staging, out_path, overwrite)
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        discard(staging)
         raise
     return ReportResult(
         out=out_path,
