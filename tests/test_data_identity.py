@@ -106,3 +106,17 @@ def test_a_study_stored_with_an_absolute_path_and_no_hash_still_resumes(
     attrs = _attrs(store)
     assert attrs[DATA_ATTR]["rows"] == 120  # recorded from now on
     assert attrs[CONFIG_ATTR]["data"]["path"] == "../data/p.csv"
+
+
+def test_a_report_on_a_changed_file_is_refused_by_name(tmp_path: Path, store: str) -> None:
+    from tuner.run.runner import run_study
+
+    study = _project(tmp_path)
+    run_study(study, storage=store, trials=1)
+    td.write(td.patients(180), tmp_path / "data" / "p.csv")
+    result = CliRunner().invoke(cli, ["report", "--study", "p", "--storage", store])
+    assert result.exit_code == 1
+    assert result.output.startswith(
+        "Error: CSV file data/p.csv changed since study 'p' first ran on it: rows 120 -> 180;"
+    )
+    assert not Path("reports").exists()

@@ -172,8 +172,8 @@ def data_record(attrs: Mapping[str, Any], config: StudyConfig, *, name: str) -> 
     before files were recorded gets its record now.
     """
     path = config.data.path
-    if config.data.dataset != "csv" or path is None:
-        return None
+    if config.data.dataset != "csv" or path is None or not Path(path).is_file():
+        return None  # a missing file is reported by whatever reads it
     digest = file_digest(path)
     before = attrs.get(DATA_ATTR) or {}
     if before.get("sha256") == digest:

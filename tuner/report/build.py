@@ -31,6 +31,7 @@ from optuna.trial import FrozenTrial
 
 from tuner import keys
 from tuner.config.schema import StudyConfig
+from tuner.config.stored import data_record
 from tuner.errors import ConfigError
 from tuner.ml.backend import DEFAULT_BACKEND, imported_backend, use_backend
 from tuner.report.chosen_trial import REPORTS_DIR, default_out, select_trial, stored_config
@@ -306,6 +307,7 @@ def build_report(
     study_obj = opened.study
     chosen = select_trial(study_obj, trial)
     config = stored_config(study_obj, chosen.number)
+    data_record(study_obj.user_attrs, config, name=study_obj.study_name)  # a CSV that changed
     if ensemble is None:  # the study file's default ([search] ensemble; 0: none)
         ensemble = config.search.ensemble or None
     _use_study_backend(config)
