@@ -131,7 +131,7 @@ def test_a_bad_heartbeat_setting_leaves_no_store(
     assert result.output == (
         f"Error: ${var} must be a positive whole number of seconds, got {value!r}\n"
     )
-    assert not Path("fresh.db").exists()
+    assert not Path("fresh.db").exists() and not Path("artifacts").exists()
 
 
 def test_an_unwritable_artifact_folder_is_refused_before_the_study_exists(

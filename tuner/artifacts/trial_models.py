@@ -189,18 +189,22 @@ def model_artifact_hook(
 
 
 def writable_artifacts_dir(
-    storage_url: str, artifacts: str | os.PathLike[str] | None = None
+    storage_url: str, artifacts: str | os.PathLike[str] | None = None, *, keep: bool = True
 ) -> Path | None:
     """The artifact folder for a store (see :func:`resolve_artifacts_dir`), created and checked
     writable; a one-line :class:`TunerError` otherwise. A run checks it before it creates its
-    study."""
+    study, with ``keep=False``: folders made for the check are removed again."""
     folder = resolve_artifacts_dir(storage_url, artifacts)
     if folder is None:
         return None
+    made = [p for p in (folder, *folder.parents) if not p.exists()]
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".probe-"):
             pass
+        if not keep:
+            for path in made:  # deepest first
+                path.rmdir()
     except OSError as exc:
         raise TunerError(
             f"cannot write trial models to {folder} ({exc.strerror or exc}); set {ARTIFACTS_ENV} "

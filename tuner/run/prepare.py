@@ -193,7 +193,7 @@ def prepare_study(
     splits = splits if splits is not None else load_splits(config.data, data_dir)
     make_sampler(config.search.sampler, 0)
     storage_url = resolve_storage_url(storage)
-    writable_artifacts_dir(storage_url)  # before the study exists: no study left without trials
+    writable_artifacts_dir(storage_url, keep=False)  # before the study: none left without trials
     rdb = open_storage(storage_url)
     study_obj = create_or_load_study(config, rdb, accept_changes=accept_changes)
     study_obj.set_user_attr(BUDGET_ATTR, config.search.trials)
