@@ -12,45 +12,6 @@ from procs import WORKER_ENV, counts, finish, running_trial, trials, wait_for
 
 from tuner.keys import FAIL_REASON
 
-_WEAKREF_SCRIPT = """
-import os, signal, time, weakref
-from tuner.errors import Interrupted
-from tuner.run.signals import SignalGuard
-
-fired = []
-
-class Thing:
-    pass
-
-def callback(ref):  # as WeakKeyDictionary's own remove() callback, run when a key dies
-    fired.append(1)
-    os.kill(os.getpid(), signal.SIGINT)
-    time.sleep(0.01)  # the handler runs here, inside the callback
-
-with SignalGuard() as guard:
-    try:
-        with guard.raising():
-            thing = Thing()
-            ref = weakref.ref(thing, callback)
-            del thing
-            for _ in range(600):  # 30 s: a dropped signal lets the block end normally
-                time.sleep(0.05)
-        print("not interrupted")
-    except Interrupted as exc:
-        print("interrupted", exc.signum, "fired", len(fired))
-"""
-
-
-def test_a_signal_inside_a_weakref_callback_interrupts_without_a_trace() -> None:
-    """Python prints and drops an exception raised in a weakref callback ("Exception ignored
-    in: <function WeakKeyDictionary...remove>"): the guard delivers it again, silently."""
-    proc = subprocess.run(
-        [sys.executable, "-c", _WEAKREF_SCRIPT], capture_output=True, text=True, timeout=120
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == f"interrupted {int(signal.SIGINT)} fired 1"
-    assert "Exception ignored" not in proc.stderr and "Traceback" not in proc.stderr
-
 
 def test_ctrl_c_to_two_workers_fails_and_requeues_their_trials_without_a_traceback(
     make_study, store: str
