@@ -53,7 +53,13 @@ def test_csv_round_trip_gives_the_reported_test_accuracy(
         == f"{len(report.splits.y_test)} predictions from {model} written to preds.csv\n"
     )
     preds = pd.read_csv("preds.csv")
-    assert list(preds.columns) == ["prediction", "probability_malignant", "probability_benign"]
+    assert list(preds.columns) == [
+        "row_id",  # an identifier: carried into the output, first
+        "prediction",
+        "probability_malignant",
+        "probability_benign",
+    ]
+    assert (preds["row_id"] == np.arange(len(preds))).all()
     labels = np.array([CLASSES.index(c) for c in preds["prediction"]])
     assert (labels == report.splits.y_test).mean() == pytest.approx(
         report.summary["test"]["metrics"]["accuracy"]
@@ -280,16 +286,15 @@ def test_model_with_code_is_refused_by_safe_mode(tmp_path: Path) -> None:
 
 def test_model_and_study_are_exclusive(tmp_path: Path) -> None:
     np.save(tmp_path / "rows.npy", np.zeros((1, 4)))
-    expected = (
-        "Error: give the model to use: either --model PATH.keras or --study NAME (its best "
-        "trial's saved model), not both\n"
+    assert invoke("predict", "--input", str(tmp_path / "rows.npy")).output == (
+        "Error: no model given: give --model PATH (a .keras file, e.g. reports/NAME/model.keras) "
+        "or --study NAME (its best trial's saved model)\n"
     )
-    assert invoke("predict", "--input", str(tmp_path / "rows.npy")).output == expected
     assert (
         invoke(
             "predict", "--input", str(tmp_path / "rows.npy"), "--model", "m.keras", "--study", "s"
         ).output
-        == expected
+        == "Error: give either --model PATH or --study NAME, not both: they name two models\n"
     )
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+
+import click
 import optuna
 from click.testing import CliRunner
 from optuna.trial import TrialState
@@ -43,7 +46,8 @@ def test_recover_fails_and_requeues_each_running_trial_once(store: str) -> None:
     assert result.exit_code == 0, result.output
     assert result.output.strip() == (
         "Study 'left': 2 running trial(s) failed (their worker is gone) and queued again "
-        "with the same parameters: 0, 1. Resume with: tuner run --study left"
+        "with the same parameters: 0, 1. Resume with: tuner worker --study left --storage "
+        f"{store}"
     )
     after = optuna.load_study(study_name="left", storage=store).get_trials()
     failed = [t for t in after if t.state == TrialState.FAIL]
@@ -74,10 +78,14 @@ def test_recover_refuses_trials_with_a_fresh_heartbeat_unless_forced(store: str)
     )  # its worker is alive
     result = CliRunner().invoke(cli, ["recover", "--study", "left", "--storage", store])
     assert result.exit_code == 1
-    assert result.output.strip() == (
-        "Error: study 'left' has 1 running trial(s) with a fresh heartbeat (1): their "
-        "workers are alive; stop them first, or pass --force"
+    assert re.fullmatch(
+        r"Error: study 'left' has 1 running trial\(s\) with a fresh heartbeat \(1\): their "
+        r"workers look alive; without a new heartbeat they count as stale in (\d+) s, after "
+        r"which tuner recover \(or any worker of the study\) takes them back; stop them first, "
+        r"or pass --force",
+        result.output.strip(),
     )
+    assert 60 <= int(re.search(r"stale in (\d+) s", result.output)[1]) <= 120  # grace: 2 x 60
     states = [t.state for t in optuna.load_study(study_name="left", storage=store).get_trials()]
     assert states.count(TrialState.RUNNING) == 2, "nothing changed"
     forced = recover_study("left", store, force=True)
@@ -91,3 +99,22 @@ def test_recover_names_the_stored_studies_for_an_unknown_one(store: str) -> None
     result = CliRunner().invoke(cli, ["recover", "--study", "nope", "--storage", store])
     assert result.exit_code == 1
     assert result.output.strip() == "Error: no study 'nope' in the store; stored studies: left"
+
+
+def test_the_resume_hint_carries_the_study_file_and_the_store(
+    store: str, make_study, tmp_path
+) -> None:
+    path = make_study(name="left")
+    _left_running(store)
+    result = CliRunner().invoke(cli, ["recover", "--study", str(path), "--storage", store])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip().endswith(
+        f"Resume with: tuner run --study {path} --storage {store}"
+    )
+    hidden = "postgresql://u:secret@localhost:1/db"
+    from tuner.cli.commands.stored import _resume_command, recover
+
+    with click.Context(recover):  # a password is masked (and the URL quoted for the shell)
+        assert _resume_command("left", "left", hidden) == (
+            "tuner worker --study left --storage 'postgresql://u:***@localhost:1/db'"
+        )

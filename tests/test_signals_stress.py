@@ -187,24 +187,31 @@ def test_sigterm_to_two_workers_many_times(make_study, store: str) -> None:
     _sigterm_rounds(make_study, store, rounds=8, seed=2)
 
 
-_GC_SCRIPT = """
-import gc, os, signal, sys, time
+#: A block guarded by a SignalGuard, in which ``trigger`` makes the signal land inside a
+#: callback whose exceptions Python drops; prints how the block ended.
+_GUARDED_SCRIPT = """
+import gc, os, signal, sys, time, weakref
 from tuner.errors import Interrupted
 from tuner.run.signals import SignalGuard
 
 fired = []
 
+def fire(signum):
+    fired.append(1)
+    os.kill(os.getpid(), signum)
+    time.sleep(0.01)  # the handler runs here, inside the callback
+
 def collector_callback(phase, info):
     if phase == "start" and not fired:
-        fired.append(1)
-        os.kill(os.getpid(), signal.SIGTERM)
-        time.sleep(0.01)  # the handler runs here, inside the callback
+        fire(signal.SIGTERM)
 
-gc.callbacks.append(collector_callback)
+class Thing:
+    pass
+
 with SignalGuard() as guard:
     try:
         with guard.raising():
-            gc.collect()
+            TRIGGER
             for _ in range(600):  # 30 s: a dropped signal lets the block end normally
                 time.sleep(0.05)
         print("not interrupted")
@@ -213,15 +220,32 @@ with SignalGuard() as guard:
 """
 
 
-def test_a_signal_inside_a_gc_callback_still_interrupts() -> None:
-    """Python drops an exception raised in a garbage-collector callback (JAX installs one):
-    the guard delivers such a signal again, so the block is still interrupted. (In a fresh
-    process: signal handlers need the main thread, which a test runner may not give.)"""
+def _guarded(trigger: str):
+    """Run :data:`_GUARDED_SCRIPT` with ``trigger`` in a fresh process (signal handlers need the
+    main thread, which a test runner may not give)."""
     import subprocess
     import sys
 
-    proc = subprocess.run(
-        [sys.executable, "-c", _GC_SCRIPT], capture_output=True, text=True, timeout=120
+    script = _GUARDED_SCRIPT.replace("TRIGGER", trigger)
+    return subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
     )
+
+
+def test_a_signal_inside_a_gc_callback_still_interrupts() -> None:
+    """Python drops an exception raised in a garbage-collector callback (JAX installs one):
+    the guard delivers such a signal again, so the block is still interrupted."""
+    proc = _guarded("gc.callbacks.append(collector_callback); gc.collect()")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == f"interrupted {int(signal.SIGTERM)} fired 1"
+
+
+def test_a_signal_inside_a_weakref_callback_interrupts_without_a_trace() -> None:
+    """Python prints and drops an exception raised in a weakref callback ("Exception ignored
+    in: <function WeakKeyDictionary...remove>"): the guard delivers it again, silently."""
+    proc = _guarded(
+        "thing = Thing(); ref = weakref.ref(thing, lambda r: fire(signal.SIGINT)); del thing"
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == f"interrupted {int(signal.SIGINT)} fired 1"
+    assert "Exception ignored" not in proc.stderr and "Traceback" not in proc.stderr

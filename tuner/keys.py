@@ -20,6 +20,10 @@ RUN_CONFIG_ATTR = "tuner_run_config"
 RUN_ATTR = "tuner_run"
 #: Settings changed on resume (``--accept-changes``), each with the first trial they apply to.
 CHANGES_ATTR = "tuner_changes"
+#: A CSV study's data file: its path relative to the study file's folder, that folder (relative
+#: to the working directory where it is inside it), its content hash, rows and columns; a resume
+#: on a file whose content changed is refused (see :mod:`tuner.config.stored`).
+DATA_ATTR = "tuner_data"
 #: The budget: the total of finished trials the study should hold.
 BUDGET_ATTR = "tuner_trials"
 

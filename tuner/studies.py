@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import astuple, dataclass, field
+from datetime import datetime
 from typing import Any
 
 import optuna
@@ -337,6 +338,8 @@ class RunningTrials:
 
     alive: list[FrozenTrial]
     silent: list[FrozenTrial]
+    #: ``alive`` trial number -> seconds until it counts as stale, if no heartbeat comes
+    stale_in: dict[int, float] = field(default_factory=dict)
 
 
 def running_trials(study: optuna.Study, storage: optuna.storages.BaseStorage) -> RunningTrials:
@@ -348,18 +351,27 @@ def running_trials(study: optuna.Study, storage: optuna.storages.BaseStorage) ->
         or storage.get_heartbeat_interval() is None
     ):
         return RunningTrials([], list(running))
-    from sqlalchemy import text
+    from sqlalchemy import DateTime, Integer, func, select, text
 
     study_id = storage.get_study_id_from_name(study.study_name)
     # Optuna records heartbeats in its "trial_heartbeats" table and offers no public reader.
     query = text(
-        "SELECT h.trial_id FROM trial_heartbeats h JOIN trials t ON t.trial_id = h.trial_id WHERE "
-        "t.study_id = :study AND t.state = 'RUNNING'"
-    )
+        "SELECT h.trial_id, h.heartbeat FROM trial_heartbeats h JOIN trials t ON t.trial_id = "
+        "h.trial_id WHERE t.study_id = :study AND t.state = 'RUNNING'"
+    ).columns(trial_id=Integer, heartbeat=DateTime)
     with storage.engine.connect() as conn:
-        beating = {row[0] for row in conn.execute(query, {"study": study_id})}
-    alive = beating - set(storage._get_stale_trial_ids(study_id))
+        beats = dict(conn.execute(query, {"study": study_id}).all())
+        now = conn.execute(select(func.now())).scalar()
+    alive = set(beats) - set(storage._get_stale_trial_ids(study_id))
+    grace = storage.grace_period or 2 * storage.get_heartbeat_interval()
+    stale_in = {}
+    for t in running:
+        beat = beats.get(t._trial_id)
+        if t._trial_id in alive and isinstance(beat, datetime) and isinstance(now, datetime):
+            since = (now.replace(tzinfo=None) - beat.replace(tzinfo=None)).total_seconds()
+            stale_in[t.number] = max(0.0, grace - since)
     return RunningTrials(
         [t for t in running if t._trial_id in alive],
         [t for t in running if t._trial_id not in alive],
+        stale_in,
     )

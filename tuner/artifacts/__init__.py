@@ -35,6 +35,7 @@ from tuner.artifacts.trial_models import (
     ranked_trials,
     resolve_artifacts_dir,
     with_model_artifacts,
+    writable_artifacts_dir,
 )
 
 __all__ = [
@@ -53,6 +54,7 @@ __all__ = [
     "load_info",
     "load_model",
     "model_artifact_hook",
+    "writable_artifacts_dir",
     "predictions_frame",
     "probabilities",
     "ranked_trials",

@@ -184,20 +184,34 @@ def model_artifact_hook(
     artifacts: str | os.PathLike[str] | None = None,
 ) -> SaveTrialModel | None:
     """The hook that saves each completed trial's model, or None when artifacts are off."""
+    folder = writable_artifacts_dir(storage_url, artifacts)
+    return None if folder is None else SaveTrialModel(folder, splits, config)
+
+
+def writable_artifacts_dir(
+    storage_url: str, artifacts: str | os.PathLike[str] | None = None, *, keep: bool = True
+) -> Path | None:
+    """The artifact folder for a store (see :func:`resolve_artifacts_dir`), created and checked
+    writable; a one-line :class:`TunerError` otherwise. A run checks it before it creates its
+    study, with ``keep=False``: folders made for the check are removed again."""
     folder = resolve_artifacts_dir(storage_url, artifacts)
     if folder is None:
         return None
+    made = [p for p in (folder, *folder.parents) if not p.exists()]
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".probe-"):
             pass
+        if not keep:
+            for path in made:  # deepest first
+                path.rmdir()
     except OSError as exc:
         raise TunerError(
             f"cannot write trial models to {folder} ({exc.strerror or exc}); set {ARTIFACTS_ENV} "
             f"to a writable folder, or {ARTIFACTS_ENV}=off to save none (reports then re-train "
             "the best trial)"
         ) from None
-    return SaveTrialModel(folder, splits, config)
+    return folder
 
 
 def with_model_artifacts(

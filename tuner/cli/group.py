@@ -57,9 +57,25 @@ class TunerGroup(click.Group):
             ) from None
 
 
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _ours(filename: str) -> bool:
+    """Whether a warning was raised by tuner's own code."""
+    return os.path.abspath(filename).startswith(_PACKAGE + os.sep)
+
+
+def _loud() -> bool:
+    """``--verbose`` (on the commands that take it) or ``--debug``: library warnings shown."""
+    ctx = click.get_current_context(silent=True)
+    return ctx is not None and (bool(ctx.params.get("verbose")) or _debug(ctx))
+
+
 @contextlib.contextmanager
 def _data_warnings_as_lines() -> Iterator[None]:
-    """Decisions about the data (e.g. a column ignored) print as one ``Warning: …`` line each."""
+    """Decisions about the data (e.g. a column ignored) and tuner's own warnings print as one
+    ``Warning: …`` line each; libraries' warnings (Optuna's, scikit-learn's) only with
+    ``--verbose`` or ``--debug``."""
     from tuner.errors import DataWarning
 
     # warnings.showwarning is the hook the warnings module documents for showing a warning;
@@ -75,9 +91,9 @@ def _data_warnings_as_lines() -> Iterator[None]:
             file: Any = None,
             line: str | None = None,
         ) -> None:
-            if issubclass(category, DataWarning):
+            if issubclass(category, DataWarning) or _ours(filename):
                 click.echo(f"Warning: {message}", err=True)
-            else:
+            elif _loud():
                 original(message, category, filename, lineno, file, line)
 
         warnings.showwarning = show

@@ -124,8 +124,8 @@ def leaderboard_table(rows: Sequence[TrialRow]) -> str:
     return trials_table(rows)
 
 
-def recovered_line(result: Recovered) -> str:
-    """What ``tuner recover`` did, in one line."""
+def recovered_line(result: Recovered, resume: str | None = None) -> str:
+    """What ``tuner recover`` did, in one line; ``resume``: the command that resumes it."""
     name = result.study_name
     if not result.requeued and not result.skipped:
         return f"Study '{name}' has no running trials; nothing to recover."
@@ -139,7 +139,7 @@ def recovered_line(result: Recovered) -> str:
             " Failed meanwhile by a worker, which queued them itself: "
             f"{', '.join(str(n) for n in result.skipped)}."
         )
-    return line + f" Resume with: tuner run --study {name}"
+    return line + f" Resume with: {resume or f'tuner run --study {name}'}"
 
 
 def study_header(detail: BestTrialDetail) -> list[str]:
@@ -149,7 +149,7 @@ def study_header(detail: BestTrialDetail) -> list[str]:
     return [
         f"Study '{result.study_name}' in {result.storage} ({result.direction})",
         f"Trials: {c['COMPLETE']} complete, {c['PRUNED']} pruned, {c['FAIL']} failed, "
-        f"{c['RUNNING']} running",
+        f"{c['RUNNING']} running, {c.get('WAITING', 0)} waiting",
         *(
             f"Settings changed from trial {change.from_trial} on (--accept-changes): {change}; "
             "earlier trials ran under the old values"

@@ -359,6 +359,13 @@ def resolve_study(study: str | os.PathLike[str]) -> Path:
     text = str(study)
     if text.endswith(".toml") or os.sep in text or "/" in text:
         path = Path(text)
+        if path.is_dir():
+            files = sorted(p.name for p in path.glob("*.toml"))
+            inside = f" (it holds: {', '.join(files[:8])})" if files else ""
+            raise StudyNotFoundError(
+                f"{text} is a folder{inside}; --study takes a study file (path/to/NAME.toml) or "
+                "a study name"
+            )
         if not path.is_file():
             raise StudyNotFoundError(f"study file {path} does not exist")
         return path

@@ -8,6 +8,10 @@ Layout of the study attributes (names in :mod:`tuner.keys`):
   left out, a range as ``[low, high]`` when its scale is the default one. Read back with
   :func:`stored_config`.
 - ``tuner_run``: the latest ``tuner run``'s run-level settings, ``{trials, timeout}``.
+- ``tuner_data`` (CSV studies): the data file's path relative to the study file's folder, that
+  folder (relative to the working directory when inside it), and the file's content hash, rows
+  and columns. ``tuner_config`` holds the same relative path, so a moved checkout resumes; a
+  file whose content changed is refused on resume, even with ``--accept-changes``.
 - ``tuner_changes``: settings changed on resume with ``--accept-changes``, each entry
   ``{"from_trial": N, "changes": [[field, old, new], ...]}``: trial N and later ran under the
   new values.
@@ -20,13 +24,16 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from tuner.config.changes import (
     FIXED_CHOICES,
     INCOMPARABLE,
+    NOT_COMPARED,
     FieldChange,
     describe,
     diff_configs,
@@ -34,8 +41,9 @@ from tuner.config.changes import (
 )
 from tuner.config.parse import config_from_dict
 from tuner.config.schema import SearchSpace, StudyConfig
+from tuner.data.csv_file import FileIdentity, file_digest, file_identity
 from tuner.errors import ConfigError
-from tuner.keys import CHANGES_ATTR, CONFIG_ATTR, RUN_ATTR, RUN_CONFIG_ATTR
+from tuner.keys import CHANGES_ATTR, CONFIG_ATTR, DATA_ATTR, RUN_ATTR, RUN_CONFIG_ATTR
 
 #: Fields of a stored config that the study itself holds, or that are recorded per run.
 _NOT_STORED = {"name", "description"}
@@ -54,9 +62,33 @@ class SettingsChange:
         return describe(self.changes)
 
 
+def _study_folder(config: StudyConfig) -> Path | None:
+    """The folder of the study file ``config`` was read from, if it was read from one."""
+    source = config.source
+    return None if not source or source.startswith("<") else Path(source).resolve().parent
+
+
+def _from_cwd(path: Path) -> str:
+    """``path`` relative to the working directory where it is inside it, else absolute."""
+    try:
+        return path.relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _stored_path(config: StudyConfig) -> str | None:
+    """``[data] path`` as stored: relative to the study file's folder when there is one."""
+    path, folder = config.data.path, _study_folder(config)
+    if path is None or folder is None:
+        return path
+    return Path(os.path.relpath(path, folder)).as_posix()
+
+
 def encode_settings(config: StudyConfig) -> dict[str, Any]:
     """``config`` as ``tuner_config`` stores it: compact, without run-level fields."""
     data = config.to_dict()
+    if data["data"].get("path") is not None:
+        data["data"]["path"] = _stored_path(config)
     for key in _NOT_STORED:
         data.pop(key, None)
     for key in (*_RUN_FIELDS, *_CREATION_FIELDS):
@@ -80,7 +112,13 @@ def run_record(config: StudyConfig) -> dict[str, Any]:
     return {"trials": config.search.trials, "timeout": config.search.timeout}
 
 
-def _decode(raw: Mapping[str, Any], name: str) -> StudyConfig:
+def _decode(raw: Mapping[str, Any], name: str, attrs: Mapping[str, Any]) -> StudyConfig:
+    data = raw.get("data")
+    path = data.get("path") if isinstance(data, Mapping) else None
+    if isinstance(path, str) and not Path(path).is_absolute():
+        # relative to the study file's folder, recorded relative to the working directory
+        folder = (attrs.get(DATA_ATTR) or {}).get("study_dir") or "."
+        raw = {**raw, "data": {**data, "path": str(Path(folder) / path)}}
     return config_from_dict({**raw, "name": name})
 
 
@@ -90,12 +128,12 @@ def stored_config(attrs: Mapping[str, Any], name: str) -> StudyConfig | None:
         raw = attrs.get(CONFIG_ATTR)
         if raw is None:
             return None
-        config = _decode(raw, name)
+        config = _decode(raw, name, attrs)
         run = attrs[RUN_ATTR] or {}
         search = dataclasses.replace(config.search, **{k: run[k] for k in _RUN_FIELDS if k in run})
         return dataclasses.replace(config, search=search)
     raw = attrs.get(RUN_CONFIG_ATTR) or attrs.get(CONFIG_ATTR)
-    return None if raw is None else _decode(raw, name)
+    return None if raw is None else _decode(raw, name, attrs)
 
 
 def settings_changes(attrs: Mapping[str, Any]) -> list[SettingsChange]:
@@ -115,7 +153,7 @@ def config_at_trial(attrs: Mapping[str, Any], name: str, number: int) -> StudyCo
     """
     if RUN_ATTR not in attrs:
         raw = attrs.get(CONFIG_ATTR)
-        return None if raw is None else _decode(raw, name)
+        return None if raw is None else _decode(raw, name, attrs)
     config = stored_config(attrs, name)
     if config is None:
         return None
@@ -125,16 +163,60 @@ def config_at_trial(attrs: Mapping[str, Any], name: str, number: int) -> StudyCo
     return config
 
 
+def data_record(attrs: Mapping[str, Any], config: StudyConfig, *, name: str) -> dict | None:
+    """A CSV study's ``tuner_data`` for this run, or None for a built-in dataset.
+
+    Raises :class:`ConfigError` (before anything is written) when the file's content differs
+    from the one the study recorded, naming the file and what changed: trials scored on other
+    rows cannot be ranked together, so ``--accept-changes`` does not cover it. A study stored
+    before files were recorded gets its record now.
+    """
+    path = config.data.path
+    if config.data.dataset != "csv" or path is None or not Path(path).is_file():
+        return None  # a missing file is reported by whatever reads it
+    digest = file_digest(path)
+    before = attrs.get(DATA_ATTR) or {}
+    if before.get("sha256") == digest:
+        identity = FileIdentity.from_json(before)
+    else:
+        identity = file_identity(path, digest)
+        if before.get("sha256"):
+            change = FileIdentity.from_json(before).difference(identity)
+            raise ConfigError(
+                f"CSV file {_from_cwd(Path(path))} changed since study '{name}' first ran on it: "
+                f"{change}; its trials were scored on the old rows and cannot be ranked with new "
+                "ones, so --accept-changes cannot record this: restore the file, or use a new "
+                "[study] name"
+            )
+    folder = _study_folder(config)
+    return {
+        "path": _stored_path(config),
+        "study_dir": _from_cwd(folder) if folder is not None else None,
+        **identity.to_json(),
+    }
+
+
 def resume_changes(
-    stored: StudyConfig, new: StudyConfig, *, name: str, n_trials: int, accept: bool
+    stored: StudyConfig,
+    new: StudyConfig,
+    *,
+    name: str,
+    n_trials: int,
+    accept: bool,
+    data_recorded: bool = False,
 ) -> list[FieldChange]:
     """The settings that differ between the study's and this run's; refused unless ``accept``.
 
     Changes to [data] or [objective] are refused even with ``accept``: trials scored on other
     rows or by another metric cannot be ranked together; so are changed lists of choices
     (activation, batch_size, optimizer), which Optuna cannot draw from within one study.
+    ``data_recorded``: the study recorded its CSV file's content, which is checked instead of
+    its path.
     """
-    changes = diff_configs(stored, new)
+    # A CSV study with a recorded file is checked by content instead (see data_record): a file
+    # moved with its checkout is the same data.
+    skip = NOT_COMPARED | {"data.path"} if data_recorded else NOT_COMPARED
+    changes = diff_configs(stored, new, skip=skip)
     if not changes:
         return []
     bad = [c for c in changes if c.section in INCOMPARABLE]
@@ -178,13 +260,17 @@ def settings_attrs(
     *,
     changes: Sequence[FieldChange] = (),
     from_trial: int = 0,
+    data: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The study attributes to write for a run of ``config``, in writing order.
 
     ``attrs`` are the study's current attributes; ``changes`` (accepted) are appended to the
-    change log as applying from trial ``from_trial``.
+    change log as applying from trial ``from_trial``; ``data`` is the CSV study's
+    ``tuner_data`` (see :func:`data_record`).
     """
     out: dict[str, Any] = {RUN_ATTR: run_record(config)}
+    if data is not None and attrs.get(DATA_ATTR) != data:
+        out[DATA_ATTR] = dict(data)
     encoded = encode_settings(config)
     if attrs.get(CONFIG_ATTR) != encoded or RUN_ATTR not in attrs:
         out[CONFIG_ATTR] = encoded

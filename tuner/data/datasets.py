@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-import sklearn.datasets
 
 from tuner.data.splits import Splits, class_weights, split_arrays
 from tuner.data.tables import CSV_DATASET, load_table_splits
@@ -66,6 +65,8 @@ class DatasetSpec:
 
 def _sklearn(loader_name: str) -> Callable[[DataConfig, Path | None], LoadedData]:
     def load(cfg: DataConfig, data_dir: Path | None) -> LoadedData:
+        import sklearn.datasets  # on first use: listing or reading studies needs none of it
+
         bunch = getattr(sklearn.datasets, loader_name)()
         names = tuple(str(n) for n in bunch.feature_names)
         classes = tuple(str(c) for c in getattr(bunch, "target_names", ()))
@@ -77,6 +78,8 @@ def _sklearn(loader_name: str) -> Callable[[DataConfig, Path | None], LoadedData
 
 def _blobs_xor(cfg: DataConfig, data_dir: Path | None) -> LoadedData:
     """Four Gaussian clusters at the corners of a square; opposite corners share a class (XOR)."""
+    import sklearn.datasets
+
     centers = [(-1.0, -1.0), (1.0, 1.0), (-1.0, 1.0), (1.0, -1.0)]
     x, blob = sklearn.datasets.make_blobs(
         n_samples=cfg.n_samples or 1000,

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
 from tuner.data.table_schema import TableSchema, fit_schema
 from tuner.errors import DatasetError
@@ -62,6 +61,8 @@ class Splits:
 def _split(
     x: np.ndarray, y: np.ndarray, fraction: float, seed: int, stratify: bool
 ) -> tuple[np.ndarray, ...]:
+    from sklearn.model_selection import train_test_split  # on first use: a light import
+
     strat = y if stratify and np.unique(y, return_counts=True)[1].min() >= 2 else None
     return train_test_split(x, y, test_size=fraction, random_state=seed, stratify=strat)
 
@@ -156,6 +157,8 @@ def fold_indices(
             f"[data] folds = {folds} needs at least {folds} rows outside the test split; there "
             f"are {len(y)}; lower folds"
         )
+    from sklearn.model_selection import KFold, StratifiedKFold
+
     stratify = classify and np.unique(y, return_counts=True)[1].min() >= folds
     splitter = (
         StratifiedKFold(folds, shuffle=True, random_state=seed)

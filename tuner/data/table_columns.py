@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from dataclasses import dataclass
@@ -22,10 +23,19 @@ ID_DISTINCT_SHARE = 0.9
 #: Fewest rows (with a value) a column needs before it may be judged an identifier.
 MIN_ID_ROWS = 20
 KINDS = ("numeric", "categorical", "ignore")
+#: An unlisted column of numbers (at least this many) with a few text cells (at most this share
+#: of its values) is refused, naming the first such cell, rather than typed as text.
+MIN_STRAY_NUMBERS = 10
+MAX_STRAY_SHARE = 0.05
 
 _ID_NAME = re.compile(
     r"(?i)(id|index|key|row|rowid|row_id|row_number|unnamed: \d+)|.*[_\s.-]id|.*[a-z]I[dD]"
 )
+
+
+def looks_like_identifier(name: str) -> bool:
+    """Whether a column's name reads like an identifier's: ``id``, ``row_id``, ``PassengerId``."""
+    return bool(_ID_NAME.fullmatch(name.strip()))
 
 
 @dataclass(frozen=True)
@@ -40,6 +50,7 @@ class ColumnInfo:
     declared: bool = False
     top_values: tuple[str, ...] = ()  # most frequent values of a categorical column
     hint: str = ""  # how to keep an ignored column
+    note: str = ""  # a caution about its values, e.g. a few text cells in a column of numbers
 
     @property
     def warning(self) -> str:
@@ -49,7 +60,7 @@ class ColumnInfo:
         )
 
 
-def _identifier_reason(name: str, numbers: pd.Series) -> str:
+def identifier_reason(name: str, numbers: pd.Series) -> str:
     """Why an integer column looks like an identifier, or "" if it does not.
 
     A different integer in every row that is consecutive or named like an identifier; or a
@@ -58,7 +69,7 @@ def _identifier_reason(name: str, numbers: pd.Series) -> str:
     values = numbers.dropna()
     if len(values) < MIN_ID_ROWS or not bool((values == np.round(values)).all()):
         return ""
-    distinct, named = int(values.nunique()), bool(_ID_NAME.fullmatch(name.strip()))
+    distinct, named = int(values.nunique()), looks_like_identifier(name)
     if distinct == len(values):
         consecutive = values.max() - values.min() + 1 == len(values)
         return (
@@ -114,7 +125,7 @@ def type_column(values: pd.Series, name: str, declared: str | None, path: Path) 
             hint="list it under numeric or categorical to use it",
         )
     if not not_number.any():
-        reason = _identifier_reason(name, numbers)
+        reason = identifier_reason(name, numbers)
         if reason:
             return ColumnInfo(
                 name,
@@ -125,6 +136,26 @@ def type_column(values: pd.Series, name: str, declared: str | None, path: Path) 
                 hint="list it under numeric to use it",
             )
         return ColumnInfo(name, "numeric", n_missing, n_distinct)
+    info = _text_kind(name, present, n_missing, n_distinct, top)
+    strays = int(not_number.sum())
+    if len(present) - strays >= MIN_STRAY_NUMBERS and strays <= MAX_STRAY_SHARE * len(present):
+        first = int(not_number.to_numpy().nonzero()[0][0])
+        treated = "ignored" if info.kind == "ignore" else "treated as text (categorical)"
+        info = dataclasses.replace(
+            info,
+            note=(
+                f"column '{name}' holds numbers but {present.iloc[first]!r} on line "
+                f"{line_number(present.index[first])} ({rows_text(strays)} of text in all), so "
+                f"it is {treated}; fix those cells or leave them empty to use it as numbers"
+            ),
+        )
+    return info
+
+
+def _text_kind(
+    name: str, present: pd.Series, n_missing: int, n_distinct: int, top: tuple[str, ...]
+) -> ColumnInfo:
+    """An unlisted column that is not all numbers: categorical, or ignored (and why)."""
     if n_distinct > MAX_CATEGORIES:
         return ColumnInfo(
             name,
@@ -180,4 +211,12 @@ def category_array(values: pd.Series) -> np.ndarray:
     return np.asarray(text, dtype=object).reshape(-1, 1)
 
 
-__all__ = ["KINDS", "ColumnInfo", "category_array", "numeric_array", "type_column"]
+__all__ = [
+    "KINDS",
+    "ColumnInfo",
+    "identifier_reason",
+    "looks_like_identifier",
+    "category_array",
+    "numeric_array",
+    "type_column",
+]

@@ -21,13 +21,19 @@ import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from tuner.data.csv_file import check_target, clean_text, read_csv
 from tuner.data.splits import Splits, class_weights, split_arrays
-from tuner.data.table_columns import ColumnInfo, category_array, numeric_array, type_column
+from tuner.data.table_columns import (
+    ColumnInfo,
+    category_array,
+    identifier_reason,
+    numeric_array,
+    type_column,
+)
 from tuner.data.table_schema import fit_schema
 from tuner.data.table_target import encode_target, infer_task
 from tuner.errors import ConfigError, DatasetError, DataWarning
@@ -48,9 +54,26 @@ def infer_table_task(data: DataConfig) -> str:
     path = Path(data.path or "")
     header = read_csv(path, nrows=0)
     check_target(header, data.target or "", path)
-    return infer_task(
+    return target_task(
         clean_text(read_csv(path, usecols=[data.target])[data.target]), data.target or "", path
     )
+
+
+def target_task(labels: Any, target: str, path: Path) -> str:
+    """The task ``labels`` imply (see :func:`infer_task`); a target that reads like an
+    identifier (a different integer in every row) is refused: nothing a model could learn."""
+    import pandas as pd
+
+    task = infer_task(labels, target, path)
+    if task == "regression":
+        numbers = pd.to_numeric(labels.dropna(), errors="coerce")
+        like_id = identifier_reason(target, numbers) if numbers.notna().all() else ""
+        if like_id:
+            raise DatasetError(
+                f"target column '{target}' in {path} {like_id}: a model cannot learn to predict "
+                "it; choose the column that holds what to predict"
+            )
+    return task
 
 
 # --------------------------------------------------------------------------- the loaded table
@@ -109,7 +132,7 @@ def load_table(
                 f"are: {', '.join(map(str, frame.columns))}"
             )
     labels = clean_text(frame[target])
-    inferred = infer_task(labels, target, path)
+    inferred = target_task(labels, target, path)
     notes: list[str] = []
     has_target = labels.notna()
     if not has_target.all():
@@ -131,6 +154,7 @@ def load_table(
         if c != target
     ]
     notes += [c.warning for c in infos if c.kind == "ignore" and not c.declared]
+    notes += [c.note for c in infos if c.note]
     kept = [c for c in infos if c.kind != "ignore"]
     if not kept:
         raise DatasetError(

@@ -11,7 +11,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn import metrics as skm
+
+
+def _skm():
+    """scikit-learn's metrics, imported on first use: reading a study file needs none of it."""
+    from sklearn import metrics
+
+    return metrics
+
 
 CLASSIFICATION_TASKS = ("binary", "multiclass")
 TASKS = (*CLASSIFICATION_TASKS, "regression")
@@ -41,21 +48,21 @@ def _proba_matrix(pred: np.ndarray, task: str) -> np.ndarray:
 
 def _roc_auc(y: np.ndarray, pred: np.ndarray, task: str) -> float:
     if task == "binary":
-        return skm.roc_auc_score(y, pred.reshape(-1))
+        return _skm().roc_auc_score(y, pred.reshape(-1))
     labels = np.arange(pred.shape[1])
-    return skm.roc_auc_score(y, pred, multi_class="ovr", average="macro", labels=labels)
+    return _skm().roc_auc_score(y, pred, multi_class="ovr", average="macro", labels=labels)
 
 
 def _pr_auc(y: np.ndarray, pred: np.ndarray, task: str) -> float:
     if task == "binary":
-        return skm.average_precision_score(y, pred.reshape(-1))
+        return _skm().average_precision_score(y, pred.reshape(-1))
     onehot = np.eye(pred.shape[1], dtype=np.int64)[y]
-    return skm.average_precision_score(onehot, pred, average="macro")
+    return _skm().average_precision_score(onehot, pred, average="macro")
 
 
 def _log_loss(y: np.ndarray, pred: np.ndarray, task: str) -> float:
     proba = _proba_matrix(pred, task)
-    return skm.log_loss(y, proba, labels=np.arange(proba.shape[1]))
+    return _skm().log_loss(y, proba, labels=np.arange(proba.shape[1]))
 
 
 _C = CLASSIFICATION_TASKS
@@ -67,21 +74,21 @@ METRICS: dict[str, Metric] = {
             "accuracy",
             "maximize",
             _C,
-            lambda y, p, t: skm.accuracy_score(y, _labels(p, t)),
+            lambda y, p, t: _skm().accuracy_score(y, _labels(p, t)),
             "fraction of correct labels",
         ),
         Metric(
             "balanced_accuracy",
             "maximize",
             _C,
-            lambda y, p, t: skm.balanced_accuracy_score(y, _labels(p, t)),
+            lambda y, p, t: _skm().balanced_accuracy_score(y, _labels(p, t)),
             "mean recall over classes",
         ),
         Metric(
             "f1_macro",
             "maximize",
             _C,
-            lambda y, p, t: skm.f1_score(y, _labels(p, t), average="macro", zero_division=0),
+            lambda y, p, t: _skm().f1_score(y, _labels(p, t), average="macro", zero_division=0),
             "unweighted mean F1 over classes",
         ),
         Metric(
@@ -105,21 +112,21 @@ METRICS: dict[str, Metric] = {
             "mae",
             "minimize",
             _R,
-            lambda y, p, t: skm.mean_absolute_error(y, p.reshape(-1)),
+            lambda y, p, t: _skm().mean_absolute_error(y, p.reshape(-1)),
             "mean absolute error",
         ),
         Metric(
             "rmse",
             "minimize",
             _R,
-            lambda y, p, t: math.sqrt(skm.mean_squared_error(y, p.reshape(-1))),
+            lambda y, p, t: math.sqrt(_skm().mean_squared_error(y, p.reshape(-1))),
             "root mean squared error",
         ),
         Metric(
             "r2",
             "maximize",
             _R,
-            lambda y, p, t: skm.r2_score(y, p.reshape(-1)),
+            lambda y, p, t: _skm().r2_score(y, p.reshape(-1)),
             "coefficient of determination",
         ),
     )
@@ -216,11 +223,11 @@ def score_at_threshold(
     labels = _labels(np.asarray(predictions), "binary", threshold)
     y = np.asarray(y_true).reshape(-1)
     if metric == "accuracy":
-        return float(skm.accuracy_score(y, labels))
+        return float(_skm().accuracy_score(y, labels))
     if metric == "balanced_accuracy":
-        return float(skm.balanced_accuracy_score(y, labels))
+        return float(_skm().balanced_accuracy_score(y, labels))
     if metric == "f1_macro":
-        return float(skm.f1_score(y, labels, average="macro", zero_division=0))
+        return float(_skm().f1_score(y, labels, average="macro", zero_division=0))
     raise ValueError(
         f"{metric} does not depend on a threshold; choose from: {', '.join(THRESHOLD_METRICS)}"
     )

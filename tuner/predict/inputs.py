@@ -43,19 +43,25 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def _read_csv(path: Path, info: art.ModelInfo) -> np.ndarray:
+def _raw_rows(path: Path, n_features: int | None = None) -> Any:
+    """A CSV input's cells as text, header row included, or a one-line :class:`PredictError`."""
     import pandas as pd
 
     try:
-        raw = pd.read_csv(
+        return pd.read_csv(
             path, header=None, dtype=str, keep_default_na=False, skipinitialspace=True
         )
     except pd.errors.EmptyDataError:
-        raise PredictError(
-            f"input {path} is empty; give one row of {info.n_features} features per line"
-        ) from None
+        each = f"one row of {n_features} features" if n_features else "one row of features"
+        raise PredictError(f"input {path} is empty; give {each} per line") from None
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
         raise PredictError(f"input {path} does not parse as CSV: {first_line(exc)}") from None
+
+
+def _read_csv(path: Path, info: art.ModelInfo) -> np.ndarray:
+    import pandas as pd
+
+    raw = _raw_rows(path, info.n_features)
     first = [c.strip() for c in raw.iloc[0].tolist()]
     has_header = not all(_is_number(c) for c in first)
     body = raw.iloc[1:] if has_header else raw
@@ -104,7 +110,7 @@ def _read_csv(path: Path, info: art.ModelInfo) -> np.ndarray:
 
 def check_input(input: str | os.PathLike[str]) -> Path:
     """The input file, checked before any model is loaded: a known extension, an existing
-    readable file and, for ``.npy``/``.npz``, NumPy's file header."""
+    readable file, and a CSV that parses or, for ``.npy``/``.npz``, NumPy's file header."""
     path = Path(input)
     fmt = _format_of(path, "input")
     if not path.is_file():
@@ -126,6 +132,8 @@ def check_input(input: str | os.PathLike[str]) -> Path:
             f"input {path} does not parse as {fmt}: it lacks the {fmt} file header; write it with "
             f"numpy.{'save' if fmt == '.npy' else 'savez'}, or give a .csv"
         )
+    if fmt == ".csv":
+        _raw_rows(path)  # it parses
     return path
 
 

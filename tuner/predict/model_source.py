@@ -11,6 +11,19 @@ from tuner import artifacts as art
 from tuner.errors import PredictError, ReportError
 
 
+def check_model_choice(model: object, study: object) -> None:
+    """Exactly one of ``--model`` and ``--study``."""
+    if model is None and study is None:
+        raise PredictError(
+            "no model given: give --model PATH (a .keras file, e.g. reports/NAME/model.keras) or "
+            "--study NAME (its best trial's saved model)"
+        )
+    if model is not None and study is not None:
+        raise PredictError(
+            "give either --model PATH or --study NAME, not both: they name two models"
+        )
+
+
 def load_predictor(
     *,
     model: str | os.PathLike[str] | None = None,
@@ -20,11 +33,7 @@ def load_predictor(
 ) -> tuple[Any, art.ModelInfo, str]:
     """(keras model, its description, where it came from) from ``model`` or ``study``'s best
     trial."""
-    if (model is None) == (study is None):
-        raise PredictError(
-            "give the model to use: either --model PATH.keras or --study NAME (its best trial's "
-            "saved model), not both"
-        )
+    check_model_choice(model, study)
     if model is not None:
         keras_model = art.load_model(model, error=PredictError)
         return keras_model, art.load_info(model, keras_model), os.fspath(model)

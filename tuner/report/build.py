@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ from optuna.trial import FrozenTrial
 
 from tuner import keys
 from tuner.config.schema import StudyConfig
+from tuner.config.stored import data_record
 from tuner.errors import ConfigError
 from tuner.ml.backend import DEFAULT_BACKEND, imported_backend, use_backend
 from tuner.report.chosen_trial import REPORTS_DIR, default_out, select_trial, stored_config
@@ -43,7 +43,7 @@ from tuner.report.model_export import Export, export_checked, keras_summary
 from tuner.report.page import render_index
 from tuner.report.progress import reporting_to
 from tuner.report.refit import export_kfold
-from tuner.report.staging import publish, staging_dir
+from tuner.report.staging import discard, publish, staging_dir
 from tuner.report.summary import add_extras, json_safe, report_summary
 from tuner.studies import OpenedStudy, open_study
 
@@ -326,6 +326,7 @@ def build_report(
     study_obj = opened.study
     chosen = select_trial(study_obj, trial)
     config = stored_config(study_obj, chosen.number)
+    data_record(study_obj.user_attrs, config, name=study_obj.study_name)  # a CSV that changed
     if ensemble is None:  # the study file's default ([search] ensemble; 0: none)
         ensemble = config.search.ensemble or None
     _use_study_backend(config)
@@ -348,7 +349,7 @@ def build_report(
             )
         publish(staging, out_path, overwrite)
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        discard(staging)
         raise
     return ReportResult(
         out=out_path,

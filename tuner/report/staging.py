@@ -13,6 +13,10 @@ from pathlib import Path
 
 from tuner.errors import ReportError
 
+#: staging folder -> the highest folder made for it (``reports/`` on a first report), which
+#: :func:`discard` removes again if the report fails.
+_MADE: dict[Path, Path] = {}
+
 
 def staging_dir(out: Path, overwrite: bool) -> Path:
     """A fresh hidden folder beside ``out``; refuses a taken ``out`` unless ``overwrite``."""
@@ -39,9 +43,12 @@ def staging_dir(out: Path, overwrite: bool) -> Path:
             "with --out"
         )
     staging = out.parent / f".{out.name}.partial-{uuid.uuid4().hex[:8]}"
+    missing = [p for p in (out.parent, *out.parent.parents) if not p.exists()]
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         staging.mkdir()
+        if missing:
+            _MADE[staging] = missing[-1]
     except OSError as exc:
         reason = (exc.strerror or str(exc)).lower()
         raise ReportError(
@@ -51,8 +58,24 @@ def staging_dir(out: Path, overwrite: bool) -> Path:
     return staging
 
 
+def discard(staging: Path) -> None:
+    """Remove a failed report's ``staging`` folder, and the folders made for it if empty."""
+    shutil.rmtree(staging, ignore_errors=True)
+    top = _MADE.pop(staging, None)
+    folder = staging.parent
+    while top is not None:
+        try:
+            folder.rmdir()
+        except OSError:  # not empty: something else is in it now
+            break
+        if folder == top:
+            break
+        folder = folder.parent
+
+
 def publish(staging: Path, out: Path, overwrite: bool) -> None:
     """Rename the finished ``staging`` folder to ``out`` (replacing it when ``overwrite``)."""
+    _MADE.pop(staging, None)
     if out.exists():
         if not overwrite:
             raise ReportError(
@@ -67,4 +90,4 @@ def publish(staging: Path, out: Path, overwrite: bool) -> None:
         os.rename(staging, out)
 
 
-__all__ = ["publish", "staging_dir"]
+__all__ = ["discard", "publish", "staging_dir"]

@@ -15,13 +15,20 @@ from typing import Any
 
 import optuna
 
+from tuner.artifacts import writable_artifacts_dir
 from tuner.config.parse import load_config, resolve_study, with_overrides
 from tuner.config.schema import StudyConfig
 from tuner.config.start import start_params
-from tuner.config.stored import metric_names, resume_changes, settings_attrs, stored_config
+from tuner.config.stored import (
+    data_record,
+    metric_names,
+    resume_changes,
+    settings_attrs,
+    stored_config,
+)
 from tuner.data.datasets import Splits, load_splits
 from tuner.errors import ConfigError
-from tuner.keys import BUDGET_ATTR, SEED_ATTR
+from tuner.keys import BUDGET_ATTR, DATA_ATTR, SEED_ATTR
 from tuner.ml.backend import DEFAULT_BACKEND, check_installed, resolve_backend, use_backend
 from tuner.run.start import RunStart, run_start
 from tuner.search.packed import check_packable
@@ -50,14 +57,21 @@ def _record_settings(
     attrs = study.user_attrs
     stored = stored_config(attrs, study.study_name)
     n_trials = len(study.get_trials(deepcopy=False))
+    data = data_record(attrs, config, name=study.study_name)
     changes = (
         []
         if stored is None
         else resume_changes(
-            stored, config, name=study.study_name, n_trials=n_trials, accept=accept_changes
+            stored,
+            config,
+            name=study.study_name,
+            n_trials=n_trials,
+            accept=accept_changes,
+            data_recorded=bool((attrs.get(DATA_ATTR) or {}).get("sha256")),
         )
     )
-    for key, value in settings_attrs(config, attrs, changes=changes, from_trial=n_trials).items():
+    written = settings_attrs(config, attrs, changes=changes, from_trial=n_trials, data=data)
+    for key, value in written.items():
         study.set_user_attr(key, value)
     if not study.metric_names:
         with warnings.catch_warnings():
@@ -179,6 +193,7 @@ def prepare_study(
     splits = splits if splits is not None else load_splits(config.data, data_dir)
     make_sampler(config.search.sampler, 0)
     storage_url = resolve_storage_url(storage)
+    writable_artifacts_dir(storage_url, keep=False)  # before the study: none left without trials
     rdb = open_storage(storage_url)
     study_obj = create_or_load_study(config, rdb, accept_changes=accept_changes)
     study_obj.set_user_attr(BUDGET_ATTR, config.search.trials)

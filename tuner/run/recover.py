@@ -42,9 +42,16 @@ def recover_study(
     running = running_trials(opened.study, opened.storage)
     if running.alive and not force:
         numbers = ", ".join(str(t.number) for t in running.alive)
+        wait = max(running.stale_in.values(), default=None)
+        when = (
+            ""
+            if wait is None
+            else f"; without a new heartbeat they count as stale in {wait:.0f} s, after which "
+            "tuner recover (or any worker of the study) takes them back"
+        )
         raise TunerError(
             f"study '{name}' has {len(running.alive)} running trial(s) with a fresh heartbeat "
-            f"({numbers}): their workers are alive; stop them first, or pass --force"
+            f"({numbers}): their workers look alive{when}; stop them first, or pass --force"
         )
     requeued, skipped = [], []
     for trial in sorted([*running.alive, *running.silent], key=lambda t: t.number):

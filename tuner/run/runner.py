@@ -23,7 +23,7 @@ import optuna
 from tuner.artifacts import with_model_artifacts
 from tuner.config.parse import with_overrides
 from tuner.config.schema import StudyConfig
-from tuner.config.stored import stored_config
+from tuner.config.stored import data_record, stored_config
 from tuner.data.datasets import Splits, load_splits
 from tuner.errors import ConfigError, StudyNotFoundError
 from tuner.keys import BUDGET_ATTR, SEED_ATTR
@@ -238,6 +238,7 @@ def join_study(
                 f"study '{name}' in {mask_url(storage_url)} has no tuner settings (it was not "
                 f"started by tuner run); start it with: tuner run --study {name}"
             )
+        data_record(study_obj.user_attrs, config, name=name)  # refuses a CSV that changed
         if backend is not None or pack is not None:
             config = with_overrides(config, backend=backend, pack=pack)
         use_backend(resolve_backend(None, config.training.backend or DEFAULT_BACKEND))

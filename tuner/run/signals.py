@@ -12,6 +12,7 @@ import contextlib
 import gc
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -37,17 +38,37 @@ class SignalGuard:
         self._raisable = False
         self._deferred = False  # the signal landed in a gc callback and is delivered again
         self._previous: dict[int, Any] = {}
+        self._unraisable: Any = None
 
     def __enter__(self) -> SignalGuard:
         if threading.current_thread() is threading.main_thread():
             for signum in STOP_SIGNALS:
                 self._previous[signum] = signal.signal(signum, self._handle)
+            self._unraisable = sys.unraisablehook
+            sys.unraisablehook = self._dropped
         return self
 
     def __exit__(self, *exc: object) -> None:
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)
         self._previous.clear()
+        if self._unraisable is not None:
+            sys.unraisablehook = self._unraisable
+            self._unraisable = None
+
+    def _dropped(self, unraisable: Any) -> None:
+        """``sys.unraisablehook``: an :class:`Interrupted` raised where Python can only print
+        and drop it (a weakref callback such as ``WeakKeyDictionary``'s, a ``__del__``, a gc
+        callback) is delivered again a moment later instead, silently; others as before."""
+        if isinstance(unraisable.exc_value, Interrupted) and self.signum is not None:
+            self._redeliver(self.signum)
+            return
+        (self._unraisable or sys.__unraisablehook__)(unraisable)
+
+    def _redeliver(self, signum: int) -> None:
+        self._deferred = True
+        self._raisable = True  # raising() was left by the dropped exception's unwinding
+        threading.Timer(0.05, os.kill, (os.getpid(), signum)).start()
 
     def _handle(self, signum: int, frame: Any) -> None:
         if self.signum is not None and not self._deferred:
@@ -59,8 +80,7 @@ class SignalGuard:
                 # Python prints and drops an exception raised inside a garbage-collector
                 # callback ("Exception ignored in ..."; JAX registers one, and TensorFlow
                 # imports JAX where it is installed): deliver the signal again a moment later.
-                self._deferred = True
-                threading.Timer(0.05, os.kill, (os.getpid(), signum)).start()
+                self._redeliver(signum)
                 return
             self._raisable = False
             raise Interrupted(signum)
@@ -108,6 +128,16 @@ class StartupSignals:
     def install(self) -> None:
         for signum in STOP_SIGNALS:
             signal.signal(signum, self)
+        sys.unraisablehook = self._dropped
+
+    def _dropped(self, unraisable: Any) -> None:
+        """An :class:`Interrupted` that Python dropped (raised in a weakref or gc callback) is
+        delivered again a moment later, silently."""
+        if isinstance(unraisable.exc_value, Interrupted) and self.signum is not None:
+            signum, self.signum = self.signum, None
+            threading.Timer(0.05, os.kill, (os.getpid(), signum)).start()
+            return
+        sys.__unraisablehook__(unraisable)
 
     def __call__(self, signum: int, frame: Any) -> None:
         if self.signum is None:

@@ -82,10 +82,11 @@ def open_storage(
     """
     url_text = resolve_storage_url(storage)
     url = _parse(url_text)
-    if url.get_backend_name() == "sqlite":
-        _prepare_sqlite(url, create=create)
+    # The settings first: a bad one must not leave an empty store behind.
     interval = heartbeat_interval or _int_env(HEARTBEAT_INTERVAL_ENV, HEARTBEAT_INTERVAL)
     grace = grace_period or _int_env(GRACE_PERIOD_ENV, None)
+    if url.get_backend_name() == "sqlite":
+        _prepare_sqlite(url, create=create)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)

@@ -139,6 +139,15 @@ def report(
 )
 @click.option("--key", metavar="NAME", help="Array to read from an .npz input holding several.")
 @click.option("--overwrite", is_flag=True, help="Replace the output file if it exists.")
+@click.option(
+    "--keep",
+    metavar="COL",
+    multiple=True,
+    help=(
+        "Copy this input column into the CSV output, before the predictions (repeatable). "
+        "Columns named like an identifier (id, row_id, PassengerId) are copied anyway."
+    ),
+)
 @artifacts_option
 @common
 def predict(
@@ -148,6 +157,7 @@ def predict(
     study: str | None,
     key: str | None,
     overwrite: bool,
+    keep: tuple[str, ...],
     storage: str | None,
     artifacts: str | None,
 ) -> None:
@@ -170,6 +180,7 @@ def predict(
         artifacts=artifacts,
         key=key,
         overwrite=overwrite,
+        keep=keep,
     )
     if result.output != "-":
         click.echo(

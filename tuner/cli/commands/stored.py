@@ -81,4 +81,24 @@ def recover(study: str, storage: str | None, force: bool) -> None:
     from tuner.run.recover import recover_study
 
     result = recover_study(study, storage, force=force)
-    click.echo(output.recovered_line(result))
+    click.echo(output.recovered_line(result, _resume_command(study, result.study_name, storage)))
+
+
+def _resume_command(study: str, name: str, storage: str | None) -> str:
+    """The command that resumes the study as given: its study file (``tuner run``) when one is
+    found, else ``tuner worker`` (settings from the store), with the store when given by flag."""
+    import shlex
+
+    from tuner.config.parse import resolve_study
+    from tuner.errors import StudyNotFoundError
+    from tuner.storage import mask_url
+
+    try:
+        resolve_study(study)
+        command = f"tuner run --study {shlex.quote(study)}"
+    except StudyNotFoundError:
+        command = f"tuner worker --study {shlex.quote(name)}"
+    source = click.get_current_context().get_parameter_source("storage")
+    if storage and source != click.core.ParameterSource.ENVIRONMENT:
+        command += f" --storage {shlex.quote(mask_url(storage))}"
+    return command
