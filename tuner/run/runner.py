@@ -11,7 +11,6 @@ ones already in the store: running the same command again resumes, and stops at 
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 import os
 import time
@@ -28,9 +27,8 @@ from tuner.data.datasets import Splits, load_splits
 from tuner.errors import ConfigError, StudyNotFoundError
 from tuner.keys import BUDGET_ATTR, SEED_ATTR
 from tuner.ml.backend import DEFAULT_BACKEND, resolve_backend, use_backend
-from tuner.run.budget import TrialCallback, run_trials, sampler_seed, study_budget
+from tuner.run.budget import TrialCallback, sampler_seed, study_budget
 from tuner.run.local import run_local_workers
-from tuner.run.packed_loop import run_packed_trials
 from tuner.run.prepare import (
     OnStart,
     PreparedStudy,
@@ -38,12 +36,14 @@ from tuner.run.prepare import (
     create_or_load_study,
     load_study_config,
     prepare_study,
+    resolve_pack,
     with_backend,
 )
 from tuner.run.signals import SignalGuard
+from tuner.run.trial_loop import run_trials
 from tuner.search.cv import is_kfold, pruner_resource
-from tuner.search.objective import AfterTrain, Objective, OnEpoch
-from tuner.search.packed import PackedSearch, pack_slots
+from tuner.search.objective import AfterTrain, Objective, OnEpoch, OneTrial, TrialPack
+from tuner.search.packed import PackedSearch
 from tuner.search.samplers import make_pruner, make_sampler
 from tuner.storage import mask_url, open_existing_storage, resolve_storage_url
 from tuner.studies import RunResult, load_existing_study, n_finished, study_name_for, summarize
@@ -171,20 +171,20 @@ def _run_to_budget(
     )
     started = time.monotonic()
     limit = max_failures or max(10, study_budget(study, search.trials))
-    slots = pack_slots(config)
+    pack: TrialPack = OneTrial(objective)
+    if prepared.slots > 1:  # the same loop, several trials at once
+        pack = PackedSearch(
+            config,
+            splits,
+            slots=prepared.slots,
+            base_seed=base_seed,
+            after_train=objective.after_train,
+            on_epoch=on_epoch,
+        )
     with SignalGuard() as signals:
-        loop = functools.partial(run_trials, study, objective)
-        if slots > 1:  # the same loop, several trials at once
-            packed = PackedSearch(
-                config,
-                splits,
-                slots=slots,
-                base_seed=base_seed,
-                after_train=objective.after_train,
-                on_epoch=on_epoch,
-            )
-            loop = functools.partial(run_packed_trials, study, packed)
-        tally = loop(
+        tally = run_trials(
+            study,
+            pack,
             storage=prepared.storage,
             default_budget=search.trials,
             guard=signals,
@@ -244,7 +244,8 @@ def join_study(
         splits = load_splits(config.data, data_dir)
         if trials is not None:
             study_obj.set_user_attr(BUDGET_ATTR, trials)
-        prepared = PreparedStudy(config, splits, storage_url, rdb, study_obj)
+        slots = resolve_pack(config, splits, storage_url)
+        prepared = PreparedStudy(config, splits, storage_url, rdb, study_obj, slots)
         return _run_to_budget(
             prepared,
             timeout=timeout,

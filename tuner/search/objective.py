@@ -9,11 +9,15 @@ training diverges fails (value NaN) with a ``fail_reason``; the study goes on. W
 
 from __future__ import annotations
 
+import abc
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import optuna
+from optuna.trial import TrialState
 
 from tuner.errors import TrialError
 from tuner.keys import (
@@ -181,3 +185,74 @@ def _release_keras_state() -> None:
     keras = load_keras()
 
     keras.backend.clear_session()  # also runs the garbage collector (a second pass costs ~0.3 s)
+
+
+#: A block that SIGINT/SIGTERM may interrupt (``SignalGuard.raising``): training, not recording.
+Interruptible = Callable[[], contextlib.AbstractContextManager[None]]
+
+
+@dataclass(frozen=True)
+class Ended:
+    """A trial that left its slot: how Optuna should record it, and the error that ended it."""
+
+    trial: optuna.Trial
+    state: TrialState
+    values: float | Sequence[float] | None = None
+    error: Exception | None = None
+
+
+class TrialPack(abc.ABC):
+    """The trials one worker trains at once, one per slot (see :mod:`tuner.run.trial_loop`)."""
+
+    slots: int
+
+    @abc.abstractmethod
+    def trials(self) -> list[optuna.Trial]:
+        """The trials in the slots now."""
+
+    @abc.abstractmethod
+    def start(self, slot: int, trial: optuna.Trial) -> None:
+        """Put ``trial`` into the free ``slot``."""
+
+    @abc.abstractmethod
+    def advance(self, interruptible: Interruptible) -> list[Ended]:
+        """Train until some trials end; those trials, their slots freed. An error of one trial
+        ends that trial (``Ended.error``); an error raised here is every running trial's."""
+
+    @abc.abstractmethod
+    def free_slots(self) -> list[int]:
+        """The slots without a trial."""
+
+
+class OneTrial(TrialPack):
+    """A pack of one: each trial alone, on the ordinary trainer (``objective(trial)``)."""
+
+    slots = 1
+
+    def __init__(self, objective: Callable[[optuna.Trial], float | Sequence[float]]):
+        self.objective = objective
+        self._trial: optuna.Trial | None = None
+
+    def trials(self) -> list[optuna.Trial]:
+        return [] if self._trial is None else [self._trial]
+
+    def free_slots(self) -> list[int]:
+        return [0] if self._trial is None else []
+
+    def start(self, slot: int, trial: optuna.Trial) -> None:
+        self._trial = trial
+
+    def advance(self, interruptible: Interruptible) -> list[Ended]:
+        trial = self._trial
+        assert trial is not None
+        try:
+            with interruptible():
+                values = self.objective(trial)
+        except optuna.TrialPruned:
+            ended = Ended(trial, TrialState.PRUNED)
+        except Exception as exc:
+            ended = Ended(trial, TrialState.FAIL, error=exc)
+        else:
+            ended = Ended(trial, TrialState.COMPLETE, values)
+        self._trial = None  # an interrupt leaves it here, unfinished
+        return [ended]
