@@ -32,6 +32,25 @@ class Export:
     check: dict[str, Any]
 
 
+def saved_model(
+    opened: OpenedStudy,
+    trial: FrozenTrial,
+    staging: Path,
+    artifacts: str | os.PathLike[str] | None,
+) -> tuple[Any, str] | None:
+    """(model, where) of the model saved when ``trial`` ran, loaded in safe mode; None if none."""
+    artifacts_dir = art.resolve_artifacts_dir(opened.url, artifacts)
+    scratch = staging / ".download"
+    try:
+        fetched = art.fetch_trial_model(opened.storage, trial, artifacts_dir, scratch)
+        if fetched is None:
+            return None
+        model = art.load_model(fetched[0], error=ReportError)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return model, f"saved when the trial ran, in {artifacts_dir}"
+
+
 def _obtain_model(
     rdb: Any,
     trial: FrozenTrial,

@@ -42,7 +42,7 @@ from tuner.run.prepare import (
 from tuner.run.signals import SignalGuard
 from tuner.run.trial_loop import run_trials
 from tuner.search.cv import is_kfold, pruner_resource
-from tuner.search.objective import AfterTrain, Objective, OnEpoch, OneTrial, TrialPack
+from tuner.search.objective import AfterTrain, Objective, OnEpoch, OneTrial, OnFold, TrialPack
 from tuner.search.packed import PackedSearch
 from tuner.search.samplers import make_pruner, make_sampler
 from tuner.storage import mask_url, open_existing_storage, resolve_storage_url
@@ -101,6 +101,7 @@ def run_study(
     on_start: OnStart | None = None,
     on_epoch: OnEpoch | None = None,
     accept_changes: bool = False,
+    on_fold: OnFold | None = None,
 ) -> RunResult:
     """Run ``study`` until it holds exactly ``trials`` finished trials (or ``timeout`` passes).
 
@@ -109,7 +110,8 @@ def run_study(
     The run stops with an error once ``max_failures`` trials of this run have failed
     (default: the larger of 10 and the budget).
     ``on_start`` is told what the study holds before any training; ``on_epoch`` is called
-    after each epoch of each trial (see :data:`tuner.search.objective.OnEpoch`).
+    after each epoch of each trial (see :data:`tuner.search.objective.OnEpoch`), ``on_fold``
+    after each fold of a k-fold trial (:data:`~tuner.search.objective.OnFold`).
     Resuming a study with other settings (other than ``trials``, ``timeout`` and ``backend``)
     is refused unless ``accept_changes``, which records the change on the study.
     """
@@ -139,6 +141,7 @@ def run_study(
             after_train=after_train,
             max_failures=max_failures,
             on_epoch=on_epoch,
+            on_fold=on_fold,
         )
 
 
@@ -152,6 +155,7 @@ def _run_to_budget(
     after_train: list[AfterTrain] | None,
     max_failures: int | None,
     on_epoch: OnEpoch | None = None,
+    on_fold: OnFold | None = None,
 ) -> RunResult:
     """This process's share of the study: trials until the stored budget is met."""
     study, config, splits = prepared.study, prepared.config, prepared.splits
@@ -168,6 +172,7 @@ def _run_to_budget(
         verbose=verbose,
         after_train=with_model_artifacts(after_train, prepared.storage_url, splits, config),
         on_epoch=on_epoch,
+        on_fold=on_fold,
     )
     started = time.monotonic()
     limit = max_failures or max(10, study_budget(study, search.trials))
@@ -278,6 +283,7 @@ def run_workers(
     on_start: OnStart | None = None,
     on_epoch: OnEpoch | None = None,
     accept_changes: bool = False,
+    on_fold: OnFold | None = None,
 ) -> RunResult:
     """Run ``study`` with ``workers`` local processes on one store until its budget is met.
 
@@ -309,6 +315,7 @@ def run_workers(
             callbacks=list(callbacks),
             on_start=on_start,
             on_epoch=on_epoch,
+            on_fold=on_fold,
             accept_changes=accept_changes,
             **overrides,
         )
