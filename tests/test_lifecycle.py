@@ -242,3 +242,27 @@ def test_a_pack_without_a_folder_for_its_models_is_refused_before_writing(
     with pytest.raises(ConfigError, match=r"needs a folder for their saved models.*pack = 1$"):
         prepare_study(make_study(), storage=store, pack=4)
     assert not (tmp_path / "store.db").exists()
+
+
+# --------------------------------------------------------------------------- packed trials' models
+
+
+def test_a_packed_trial_without_its_saved_model_is_refused_not_retrained(
+    make_study, store: str, tmp_path: Path, monkeypatch
+) -> None:
+    from tuner.errors import ReportError
+    from tuner.keys import PACKED
+    from tuner.report.build import build_report
+    from tuner.report.leaderboard import study_extras
+
+    monkeypatch.setenv("TUNER_ARTIFACTS", "off")
+
+    def as_if_packed(trial: optuna.Trial, result) -> None:
+        trial.set_user_attr(PACKED, 4)
+
+    run_study(make_study(epochs=1, trials=1), storage=store, after_train=[as_if_packed])
+    with pytest.raises(ReportError, match=r"trial 0 was trained packed .* saved weights only"):
+        build_report("tiny", storage=store, out=tmp_path / "report")
+    study = optuna.load_study(study_name="tiny", storage=store)
+    note = study_extras(study, keep_models=3)["saved_models"]["note"]
+    assert "trained packed cannot be reported" in note

@@ -76,6 +76,12 @@ def _obtain_model(
             if artifacts_dir is not None
             else " (no artifact folder for this store; set --artifacts or TUNER_ARTIFACTS)"
         )
+    if (trial.user_attrs.get(keys.PACKED) or 1) > 1:
+        raise ReportError(
+            f"trial {trial.number} was trained packed and {why}; a packed trial is exported from "
+            "its saved weights only (the ordinary trainer does not replay packed training), so "
+            "point --artifacts at the folder its model was saved to, or report another trial"
+        )
     seed = trial.user_attrs.get(keys.TRIAL_SEED)
     if seed is None:
         raise ReportError(
