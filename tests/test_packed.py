@@ -214,18 +214,8 @@ def test_a_csv_table_cannot_be_packed(tmp_path: Path, store: str) -> None:
 
 def test_each_local_worker_runs_a_pack_of_its_own(make_study, store: str, tmp_path: Path) -> None:
     path = _digits(make_study, "two", epochs=3, trials=6, pruner="none")
-    proc = start(
-        "run",
-        "--study",
-        str(path),
-        "--storage",
-        store,
-        "--workers",
-        "2",
-        "--pack",
-        "2",
-        env=_jax(tmp_path),
-    )
+    workers = ["--workers", "2", "--pack", "2"]
+    proc = start("run", "--study", str(path), "--storage", store, *workers, env=_jax(tmp_path))
     code, _, err = finish(proc, timeout=400)
     assert code == 0, err[-2000:]
     done = trials(store, "two")

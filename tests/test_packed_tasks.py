@@ -8,9 +8,6 @@ learns like the same parameters trained alone by the ordinary trainer. As in
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +15,8 @@ import numpy as np
 import pytest
 
 pytest.importorskip("jax")
+
+from procs import jax_script  # noqa: E402
 
 from tuner.config.schema import IntRange, SearchSpace  # noqa: E402
 
@@ -101,17 +100,7 @@ def scenario() -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def measured(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    env = {**os.environ, "KERAS_BACKEND": "jax", "TUNER_OFFLINE": "1"}
-    proc = subprocess.run(
-        [sys.executable, str(Path(__file__).resolve())],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path_factory.mktemp("packed_tasks"),
-        timeout=600,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return jax_script(str(Path(__file__).resolve()), tmp_path_factory.mktemp("packed_tasks"))
 
 
 @pytest.mark.parametrize("task", list(TASKS))
