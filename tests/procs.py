@@ -48,6 +48,19 @@ def start(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str
     )
 
 
+def jax_script(script: str, cwd: Any) -> dict[str, Any]:
+    """Run the test file ``script`` as a script on JAX in a fresh process (Keras fixes its backend
+    once per process); the JSON it prints last."""
+    import json
+
+    env = {**os.environ, "KERAS_BACKEND": "jax", "TUNER_OFFLINE": "1"}
+    proc = subprocess.run(
+        [sys.executable, script], capture_output=True, text=True, env=env, cwd=cwd, timeout=600
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
 def finish(proc: subprocess.Popen[str], timeout: float = 240) -> tuple[int, str, str]:
     """Wait for ``proc``; its exit code, stdout and stderr."""
     try:

@@ -39,6 +39,11 @@ pytestmark = pytest.mark.skipif(
 JAX = {"KERAS_BACKEND": "jax"}
 
 
+def _jax(folder: Path) -> dict[str, str]:
+    """JAX, and a folder for the packed trials' saved models (a pack refuses to run without)."""
+    return {**JAX, "TUNER_ARTIFACTS": str(folder / "artifacts")}
+
+
 def _digits(make_study, name: str, *, epochs: int, trials: int, pruner: str) -> Path:
     path = make_study(name, dataset="digits", epochs=epochs, trials=trials, pruner=pruner)
     path.write_text(path.read_text().replace("patience = 2", "patience = 3"))
@@ -118,10 +123,10 @@ def test_the_report_exports_a_sliced_model_that_reproduces_its_trial(packed_run:
     assert abs(check["reproduced"] - best.value) <= 1e-4
 
 
-def test_sigint_requeues_every_trial_in_the_pack(make_study, store: str) -> None:
+def test_sigint_requeues_every_trial_in_the_pack(make_study, store: str, tmp_path: Path) -> None:
     path = _digits(make_study, "sig", epochs=30, trials=50, pruner="none")
     path.write_text(path.read_text().replace("patience = 3", "patience = 30"))
-    proc = start("run", "--study", str(path), "--storage", store, "--pack", "3", env=JAX)
+    proc = start("run", "--study", str(path), "--storage", store, "--pack", "3", env=_jax(tmp_path))
     try:
         wait_for(lambda: running_trial(store, "sig"), timeout=240, what="a trial in training")
         wait_for(
@@ -147,7 +152,9 @@ def test_sigint_requeues_every_trial_in_the_pack(make_study, store: str) -> None
     )
 
 
-def test_a_diverging_slot_fails_alone_and_the_run_goes_on(make_study, store: str) -> None:
+def test_a_diverging_slot_fails_alone_and_the_run_goes_on(
+    make_study, store: str, tmp_path: Path
+) -> None:
     path = make_study("wild", dataset="diabetes", objective='metric = "rmse"', trials=3, epochs=2)
     path.write_text(
         path.read_text()
@@ -156,7 +163,7 @@ def test_a_diverging_slot_fails_alone_and_the_run_goes_on(make_study, store: str
             "learning_rate = { low = 1e-3, high = 3e-2, log = true }", "learning_rate = [5.0, 10.0]"
         )
     )
-    proc = start("run", "--study", str(path), "--storage", store, "--pack", "2", env=JAX)
+    proc = start("run", "--study", str(path), "--storage", store, "--pack", "2", env=_jax(tmp_path))
     code, _, err = finish(proc, timeout=300)
     assert code == 1
     assert err.strip().splitlines()[-1].startswith("Error: 10 trials failed in this run")
@@ -205,11 +212,10 @@ def test_a_csv_table_cannot_be_packed(tmp_path: Path, store: str) -> None:
     )
 
 
-def test_each_local_worker_runs_a_pack_of_its_own(make_study, store: str) -> None:
+def test_each_local_worker_runs_a_pack_of_its_own(make_study, store: str, tmp_path: Path) -> None:
     path = _digits(make_study, "two", epochs=3, trials=6, pruner="none")
-    proc = start(
-        "run", "--study", str(path), "--storage", store, "--workers", "2", "--pack", "2", env=JAX
-    )
+    workers = ["--workers", "2", "--pack", "2"]
+    proc = start("run", "--study", str(path), "--storage", store, *workers, env=_jax(tmp_path))
     code, _, err = finish(proc, timeout=400)
     assert code == 0, err[-2000:]
     done = trials(store, "two")

@@ -10,8 +10,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +17,8 @@ import numpy as np
 import pytest
 
 pytest.importorskip("jax")
+
+from procs import jax_script  # noqa: E402
 
 from tuner.config.schema import IntRange, SearchSpace  # noqa: E402
 from tuner.errors import ConfigError  # noqa: E402
@@ -205,17 +205,7 @@ def scenario() -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def measured(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    env = {**os.environ, "KERAS_BACKEND": "jax", "TUNER_OFFLINE": "1"}
-    proc = subprocess.run(
-        [sys.executable, str(Path(__file__).resolve())],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path_factory.mktemp("packed"),
-        timeout=600,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return jax_script(str(Path(__file__).resolve()), tmp_path_factory.mktemp("packed"))
 
 
 def test_keras_models_from_slots_predict_what_the_pack_predicts(measured) -> None:

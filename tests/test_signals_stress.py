@@ -20,8 +20,8 @@ from procs import WORKER_ENV, finish, running_trial, start, trials, wait_for
 
 from tuner.errors import Interrupted
 from tuner.keys import FAIL_REASON
-from tuner.run.budget import run_trials
 from tuner.run.signals import SignalGuard
+from tuner.run.trial_loop import run_trials
 from tuner.storage import open_storage
 
 

@@ -15,10 +15,10 @@ from procs import WORKER_ENV, counts, echo_threads, finish, running_trial, start
 from tuner.cli import cli
 from tuner.errors import ConfigError, Interrupted, TunerError
 from tuner.keys import BUDGET_ATTR, FAIL_REASON, TRIAL_SEED, WORKER
-from tuner.run.budget import run_trials
 from tuner.run.local import run_local_workers
 from tuner.run.runner import join_study, run_study, run_workers
 from tuner.run.signals import SignalGuard
+from tuner.run.trial_loop import run_trials
 from tuner.storage import open_storage
 from tuner.studies import FINISHED
 

@@ -53,3 +53,5 @@ FOLD_VALUES = "fold_values"
 CV_MEAN = "cv_mean"
 CV_STD = "cv_std"
 FOLD_BEST_EPOCHS = "fold_best_epochs"
+#: k-fold: the epochs each fold trained (``epochs_run`` is then the longest fold's, never a sum).
+FOLD_EPOCHS = "fold_epochs_run"

@@ -16,7 +16,15 @@ from optuna.trial import FrozenTrial, TrialState
 from tuner.config.parse import load_config, resolve_study
 from tuner.config.stored import SettingsChange, settings_changes, stored_metric
 from tuner.errors import StudyNotFoundError
-from tuner.keys import EPOCHS_RUN, N_PARAMS, THRESHOLD, TRAIN_SECONDS, TRIAL_SEED, VAL_METRICS
+from tuner.keys import (
+    EPOCHS_RUN,
+    FOLD_EPOCHS,
+    N_PARAMS,
+    THRESHOLD,
+    TRAIN_SECONDS,
+    TRIAL_SEED,
+    VAL_METRICS,
+)
 from tuner.ml.model import layer_widths
 from tuner.storage import mask_url, open_existing_storage, resolve_storage_url
 
@@ -64,7 +72,7 @@ class TrialRow:
     learning_rate: float | None
     batch_size: int | None
     optimizer: str | None
-    epochs_run: int | None
+    epochs_run: int | str | None  # k-fold: one per fold, "12/30/8"
     n_params: int | None
 
     def cells(self, rank: int) -> tuple[Any, ...]:
@@ -103,9 +111,17 @@ def trial_row(trial: FrozenTrial) -> TrialRow:
         learning_rate=params.get("learning_rate"),
         batch_size=params.get("batch_size"),
         optimizer=params.get("optimizer"),
-        epochs_run=attrs.get(EPOCHS_RUN),
+        epochs_run=epochs_run(attrs),
         n_params=attrs.get(N_PARAMS),
     )
+
+
+def epochs_run(attrs: dict[str, Any]) -> int | str | None:
+    """The epochs a trial trained: a number, or one per fold (``12/30/8``) for a k-fold trial."""
+    folds = attrs.get(FOLD_EPOCHS)
+    if folds:
+        return "/".join(str(e) for e in folds)
+    return attrs.get(EPOCHS_RUN)
 
 
 def count_states(study: optuna.Study) -> dict[str, int]:
@@ -264,7 +280,7 @@ class BestTrial:
 
     number: int
     value: float
-    epochs_run: int | None
+    epochs_run: int | str | None  # k-fold: one per fold, "12/30/8"
     n_params: int | None
     seed: int | None
     train_seconds: float | None
@@ -294,7 +310,7 @@ def best_trial_detail(study: str | os.PathLike[str], storage: str | None = None)
     best = BestTrial(
         number=trial.number,
         value=trial.values[0],
-        epochs_run=attrs.get(EPOCHS_RUN),
+        epochs_run=epochs_run(attrs),
         n_params=attrs.get(N_PARAMS),
         seed=attrs.get(TRIAL_SEED),
         train_seconds=attrs.get(TRAIN_SECONDS),

@@ -164,7 +164,7 @@ def best_trial_lines(best: BestTrial, result: RunResult) -> list[str]:
     pairs: list[tuple[str, Any]] = [
         ("best trial", best.number),
         (result.metric, best.value),
-        ("epochs run", best.epochs_run),
+        ("epochs per fold" if isinstance(best.epochs_run, str) else "epochs run", best.epochs_run),
         ("model size", f"{best.n_params:,} parameters" if best.n_params is not None else None),
         ("seed", best.seed),
         ("train seconds", best.train_seconds),

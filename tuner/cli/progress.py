@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from tuner.formatting import format_number
-from tuner.keys import EPOCHS_RUN, FAIL_REASON
+from tuner.keys import EPOCHS_RUN, FAIL_REASON, FOLD_EPOCHS
 
 if TYPE_CHECKING:
     from tuner.run.start import RunStart
@@ -56,6 +56,14 @@ def _params(trial: Any) -> str:
     return ", ".join(f"{k}={format_number(v)}" for k, v in trial.params.items())
 
 
+def fold_line(number: int, fold: int, folds: int, metric: str, value: float, epochs: int) -> str:
+    """One finished fold of a k-fold trial."""
+    return (
+        f"trial {number} fold {fold}/{folds}: {metric} {format_number(value)} after {epochs} "
+        f"epoch{'s' if epochs != 1 else ''}"
+    )
+
+
 def finished_line(
     trial: Any, metric: str, best: tuple[float, int] | None = None, *, params: bool = False
 ) -> str:
@@ -65,6 +73,10 @@ def finished_line(
         text = f"trial {trial.number} complete: {metric} {format_number(trial.values[0])}"
         if best is not None:
             text += f" (best {format_number(best[0])}, trial {best[1]})"
+    elif state == "PRUNED" and trial.user_attrs.get(FOLD_EPOCHS):
+        epochs = "/".join(str(e) for e in trial.user_attrs[FOLD_EPOCHS])
+        folds = len(trial.user_attrs[FOLD_EPOCHS])
+        text = f"trial {trial.number} pruned after {folds} folds ({epochs} epochs per fold)"
     elif state == "PRUNED":
         text = f"trial {trial.number} pruned after {trial.user_attrs.get(EPOCHS_RUN, '?')} epochs"
     else:
@@ -126,8 +138,17 @@ class RunDisplay:
             )
             self._show_best()
 
-    def epoch(self, number: int, epoch: int, max_epochs: int, value: float) -> None:
-        """A running trial finished an epoch: update its line (on a terminal)."""
+    def epoch(
+        self,
+        number: int,
+        epoch: int,
+        max_epochs: int,
+        value: float,
+        *,
+        fold: tuple[int, int] | None = None,
+    ) -> None:
+        """A running trial finished an epoch (of fold ``fold``, for k-fold): update its line (on
+        a terminal)."""
         if self.bar is None:
             return
         line = self.trial_bars.get(number)
@@ -141,9 +162,16 @@ class RunDisplay:
                 dynamic_ncols=True,
                 bar_format="{desc}",
             )
+        where = f"trial {number}:" if fold is None else f"trial {number} fold {fold[0]}/{fold[1]}"
         line.set_description_str(
-            f"trial {number}: epoch {epoch}/{max_epochs} {self.metric} {format_number(value)}"
+            f"{where} epoch {epoch}/{max_epochs} {self.metric} {format_number(value)}"
         )
+
+    def fold(self, number: int, fold: int, folds: int, value: float, epochs: int) -> None:
+        """A k-fold trial finished a fold: a line of its own (outside a terminal; on one, the
+        trial's line shows the fold)."""
+        if self.enabled and self.bar is None:
+            click.echo(fold_line(number, fold, folds, self.metric, value, epochs), err=True)
 
     def __call__(self, study: Any, trial: Any) -> None:
         """A trial ended (Optuna's callback signature): count it and write its line."""
@@ -203,4 +231,11 @@ class TrialLines:
         click.echo(finished_line(trial, self.metric, params=self.params), err=True)
 
 
-__all__ = ["RunDisplay", "TrialLines", "budget_met_line", "finished_line", "start_line"]
+__all__ = [
+    "RunDisplay",
+    "TrialLines",
+    "budget_met_line",
+    "finished_line",
+    "fold_line",
+    "start_line",
+]

@@ -39,7 +39,7 @@ from tuner.report.chosen_trial import REPORTS_DIR, default_out, select_trial, st
 from tuner.report.comparisons import add_comparisons
 from tuner.report.evaluation import evaluate, evaluation_plots
 from tuner.report.leaderboard import study_extras
-from tuner.report.model_export import Export, export_checked, keras_summary
+from tuner.report.model_export import Export, export_checked, keras_summary, saved_model
 from tuner.report.page import render_index
 from tuner.report.progress import reporting_to
 from tuner.report.refit import export_kfold
@@ -88,8 +88,17 @@ def _export(
     every non-test row (:mod:`tuner.report.refit`), else the trial's own model, checked on
     validation."""
     if config.data.validation == "kfold":
+        saved = None if retrain else saved_model(opened, chosen, staging, artifacts)
         return Export(
-            *export_kfold(chosen, splits, config, staging, tolerance=tolerance, threshold=threshold)
+            *export_kfold(
+                chosen,
+                splits,
+                config,
+                staging,
+                tolerance=tolerance,
+                threshold=threshold,
+                saved=saved,
+            )
         )
     return export_checked(
         opened,

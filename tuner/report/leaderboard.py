@@ -12,6 +12,7 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
+from tuner import keys
 from tuner.studies import leaderboard
 
 #: Completed trials below which parameter importances are flagged as unreliable.
@@ -45,11 +46,20 @@ def importance_reliability(study: optuna.Study) -> dict[str, Any]:
 
 def study_extras(study: optuna.Study, keep_models: int) -> dict[str, Any]:
     """``summary.json``'s leaderboard, importance reliability and saved-model retention."""
+    packed = any(
+        (t.user_attrs.get(keys.PACKED) or 1) > 1
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    )
+    others = (
+        "of the others, those trained packed cannot be reported (a packed trial is exported "
+        "from its saved weights only) and the rest are re-trained from their seed when reported"
+        if packed
+        else "others are re-trained from their seed when reported"
+    )
     kept = (
         "every completed trial's model is kept"
         if keep_models == 0
-        else f"only the models of the {keep_models} best completed trials are kept; others are "
-        "re-trained from their seed when reported"
+        else f"only the models of the {keep_models} best completed trials are kept; {others}"
     )
     return {
         "leaderboard": leaderboard_rows(study),

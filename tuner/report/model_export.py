@@ -33,6 +33,25 @@ class Export:
     check: dict[str, Any]
 
 
+def saved_model(
+    opened: OpenedStudy,
+    trial: FrozenTrial,
+    staging: Path,
+    artifacts: str | os.PathLike[str] | None,
+) -> tuple[Any, str] | None:
+    """(model, where) of the model saved when ``trial`` ran, loaded in safe mode; None if none."""
+    artifacts_dir = art.resolve_artifacts_dir(opened.url, artifacts)
+    scratch = staging / ".download"
+    try:
+        fetched = art.fetch_trial_model(opened.storage, trial, artifacts_dir, scratch)
+        if fetched is None:
+            return None
+        model = art.load_model(fetched[0], error=ReportError)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return model, f"saved when the trial ran, in {artifacts_dir}"
+
+
 def _obtain_model(
     rdb: Any,
     trial: FrozenTrial,
@@ -57,6 +76,12 @@ def _obtain_model(
             f" in {artifacts_dir}"
             if artifacts_dir is not None
             else " (no artifact folder for this store; set --artifacts or TUNER_ARTIFACTS)"
+        )
+    if (trial.user_attrs.get(keys.PACKED) or 1) > 1:
+        raise ReportError(
+            f"trial {trial.number} was trained packed and {why}; a packed trial is exported from "
+            "its saved weights only (the ordinary trainer does not replay packed training), so "
+            "point --artifacts at the folder its model was saved to, or report another trial"
         )
     seed = trial.user_attrs.get(keys.TRIAL_SEED)
     if seed is None:

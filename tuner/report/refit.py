@@ -1,7 +1,9 @@
 """The exported model of a cross-validated study (``[data] validation = "kfold"``).
 
-A cross-validated trial trained one model per fold and kept none, so the report trains the
-model the trial stands for again (``[data] kfold_model``):
+The model a cross-validated trial stands for (``[data] kfold_model``); where the search saved
+it (a fold average), it is exported as saved, each fold model checked on its own fold's
+validation rows, nothing trained. Otherwise (no saved model, or ``--retrain``) the report trains
+it again:
 
 - ``"average"``: the fold models, each trained again on its fold from its fold seed exactly
   as during the search (early stopping and learning-rate reduction on its fold's validation
@@ -156,14 +158,14 @@ def export_fold_average(
     threshold: float | None,
 ) -> tuple[Any, Path, str, str, dict[str, float], dict[str, Any]]:
     """(model, path, source, provenance, out-of-fold metrics, check) of a k-fold trial whose
-    fold models are averaged."""
+    fold models are averaged, trained again from their seeds."""
     seed = _trial_seed(trial)
     folds = fold_splits(splits, config.data)
     out_of_fold: list[np.ndarray] = []
     models: list[Any] = []
 
-    def keep(result: Any) -> None:
-        out_of_fold.append(predict(result.model, folds[len(models)].x_val))
+    def keep(fold: int, result: Any) -> None:
+        out_of_fold.append(predict(result.model, folds[fold].x_val))
         models.append(result.model)
         if len(models) < len(folds):
             say(f"re-training trial {trial.number} (fold {len(models) + 1}/{len(folds)})…")
@@ -177,22 +179,99 @@ def export_fold_average(
         raise ReportError(
             f"training the {len(folds)} folds of trial {trial.number} again failed: {exc}"
         ) from None
-    metric = config.objective.metric
-    recorded = float(trial.values[0])
-    difference = abs(result.mean - recorded)
-    if not within_tolerance(recorded, result.mean, tolerance):
-        raise ReportError(
-            f"trial {trial.number}'s folds trained again score {result.mean:.6g}, but the trial "
-            f"recorded {recorded:.6g} (difference {difference:.3g} exceeds the tolerance "
-            f"{tolerance:g}); run the report where the study ran, or accept the difference "
-            "with --tolerance"
-        )
-    info = art.ModelInfo.for_trial(splits, config, trial.number, recorded, threshold)
+    info = art.ModelInfo.for_trial(splits, config, trial.number, float(trial.values[0]), threshold)
     model_path, _ = art.write_model(fold_average(models), info, staging)
     exported = art.load_model(model_path, error=ReportError)  # as a user loads it
+    return _checked_folds(
+        trial,
+        exported,
+        model_path,
+        result.values,
+        out_of_fold,
+        splits,
+        config,
+        tolerance=tolerance,
+        how=("trained again from their seeds", f"seed {seed}"),
+    )
+
+
+def export_saved_fold_average(
+    trial: FrozenTrial,
+    model: Any,
+    where: str,
+    splits: Splits,
+    config: StudyConfig,
+    staging: Path,
+    *,
+    tolerance: float,
+    threshold: float | None,
+) -> tuple[Any, Path, str, str, dict[str, float], dict[str, Any]] | None:
+    """The fold average saved when the trial ran, exported as it is (nothing trained): each
+    fold model scores its own fold's validation rows. None if ``model`` is no fold average of
+    this study's folds (e.g. a refit was saved)."""
+    folds = fold_splits(splits, config.data)
+    names = {layer.name for layer in model.layers}
+    if not {f"fold_{i}" for i in range(len(folds))} <= names or f"fold_{len(folds)}" in names:
+        return None
+    info = art.ModelInfo.for_trial(splits, config, trial.number, float(trial.values[0]), threshold)
+    model_path, _ = art.write_model(model, info, staging)
+    exported = art.load_model(model_path, error=ReportError)  # as a user loads it
+    metric = config.objective.metric
+    out_of_fold = [
+        predict(exported.get_layer(f"fold_{i}"), fold.x_val) for i, fold in enumerate(folds)
+    ]
+    values = [
+        compute(metric, fold.y_val, pred, splits.task)
+        for fold, pred in zip(folds, out_of_fold, strict=True)
+    ]
+    return _checked_folds(
+        trial,
+        exported,
+        model_path,
+        values,
+        out_of_fold,
+        splits,
+        config,
+        tolerance=tolerance,
+        how=("saved when the trial ran", where),
+    )
+
+
+def _checked_folds(
+    trial: FrozenTrial,
+    exported: Any,
+    model_path: Path,
+    values: list[float],
+    out_of_fold: list[np.ndarray],
+    splits: Splits,
+    config: StudyConfig,
+    *,
+    tolerance: float,
+    how: tuple[str, str],
+) -> tuple[Any, Path, str, str, dict[str, float], dict[str, Any]]:
+    """Check a fold average's folds (``values``, one per fold) against the trial's value; the
+    export's tuple. ``how``: (how the fold models were obtained, from where)."""
+    made, where = how
+    saved = made.startswith("saved")
+    folds = fold_splits(splits, config.data)
+    metric = config.objective.metric
+    recorded = float(trial.values[0])
+    mean, std = float(np.mean(values)), float(np.std(values))
+    difference = abs(mean - recorded)
+    if not within_tolerance(recorded, mean, tolerance):
+        fix = (
+            "pass --retrain"
+            if saved
+            else "run the report where the study ran, or accept the difference with --tolerance"
+        )
+        raise ReportError(
+            f"trial {trial.number}'s fold models ({made}) score {mean:.6g}, but the trial "
+            f"recorded {recorded:.6g} (difference {difference:.3g} exceeds the tolerance "
+            f"{tolerance:g}); {fix}"
+        )
     y_oof = np.concatenate([f.y_val for f in folds])
     statement = (
-        f"cross-validated {metric} {result.mean:.4g} ± {result.std:.2g} over {len(folds)} folds; "
+        f"cross-validated {metric} {mean:.4g} ± {std:.2g} over {len(folds)} folds; "
         f"exported model: the {len(folds)} fold models averaged"
     )
     check = {
@@ -200,19 +279,20 @@ def export_fold_average(
         "statement": statement,
         "metric": metric,
         "recorded": recorded,  # the trial's value: the mean over its folds
-        "reproduced": result.mean,  # the folds trained again from their seeds
+        "reproduced": mean,  # the fold models', each on its own fold's validation rows
         "difference": difference,
         "tolerance": tolerance,
         "tolerance_rule": (
-            "the folds trained again from their seeds reproduce the trial's value: "
+            f"the fold models ({made}) reproduce the trial's value: "
             "|reproduced - recorded| <= tolerance * max(1, |recorded|)"
         ),
-        "cv_mean": result.mean,
-        "cv_std": result.std,
-        "fold_values": result.values,
+        "cv_mean": mean,
+        "cv_std": std,
+        "fold_values": values,
         "folds": len(folds),
+        "fold_models": made,
     }
-    provenance = f"{statement} (seed {seed}; metrics out-of-fold)"
+    provenance = f"{statement} ({made}: {where}; metrics out-of-fold)"
     return (
         exported,
         model_path,
@@ -231,9 +311,19 @@ def export_kfold(
     *,
     tolerance: float,
     threshold: float | None,
+    saved: tuple[Any, str] | None = None,
 ) -> tuple[Any, Path, str, str, dict[str, float], dict[str, Any]]:
-    """The model a k-fold trial stands for: its folds averaged, or a refit (see above)."""
+    """The model a k-fold trial stands for: its folds averaged, or a refit (see above).
+
+    ``saved``: (model, where) saved when the trial ran; a fold average among them is exported
+    as it is, checked on its folds' validation rows, without training anything."""
     if averages_folds(config, splits):
+        if saved is not None:
+            exported = export_saved_fold_average(
+                trial, *saved, splits, config, staging, tolerance=tolerance, threshold=threshold
+            )
+            if exported is not None:
+                return exported
         try:
             return export_fold_average(
                 trial, splits, config, staging, tolerance=tolerance, threshold=threshold
@@ -243,4 +333,10 @@ def export_kfold(
     return export_refit(trial, splits, config, staging, tolerance=tolerance, threshold=threshold)
 
 
-__all__ = ["export_fold_average", "export_kfold", "export_refit", "refit_statement"]
+__all__ = [
+    "export_fold_average",
+    "export_kfold",
+    "export_refit",
+    "export_saved_fold_average",
+    "refit_statement",
+]

@@ -3,8 +3,9 @@ trials shown where they stopped), slice grid and parallel coordinates (a paramet
 the width of a layer it does not have, drawn as "absent" rather than dropping the trial).
 
 Each builder returns a matplotlib figure, the report's PNG (the interactive HTML of the slice
-and parallel coordinates is Optuna's plotly figure; the history's is converted from its PNG's). The first objective is the one plotted (the validation metric); its direction
-says which values are better. A study with nothing to draw raises ``ValueError`` (the report
+and parallel coordinates is Optuna's plotly figure; the history's is converted from its
+PNG's). The first objective is the one plotted (the validation metric); its direction says
+which values are better. A study with nothing to draw raises ``ValueError`` (the report
 records the plot as skipped).
 """
 

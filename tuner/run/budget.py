@@ -1,4 +1,5 @@
-"""The exact budget: one worker's trial loop, safe with any number of workers on one store.
+"""The exact budget, safe with any number of workers on one store (the loop that keeps it is
+:mod:`tuner.run.trial_loop`).
 
 A study's budget is its total of *finished* trials (complete + pruned), stored on the study.
 Optuna's ``MaxTrialsCallback`` alone stops a worker only *after* a trial ends, so K workers
@@ -19,18 +20,16 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from tuner.errors import Interrupted, TunerError
-from tuner.keys import BUDGET_ATTR, FAIL_REASON, WORKER
-from tuner.run.signals import SignalGuard
+from tuner.errors import TunerError
+from tuner.keys import BUDGET_ATTR, FAIL_REASON
 from tuner.storage import StudyLock
 from tuner.studies import FINISHED
 
@@ -38,7 +37,6 @@ _logger = logging.getLogger("tuner.run.budget")
 
 #: Called with the study and each trial that ends (Optuna's callback signature).
 TrialCallback = Callable[[optuna.Study, FrozenTrial], None]
-Objective = Callable[[optuna.Trial], float]
 
 
 def worker_id() -> str:
@@ -93,80 +91,6 @@ class Tally:
             )
 
 
-class _Slot:
-    """The trial this worker is starting; releases the study lock once Optuna created it."""
-
-    def __init__(self, lock: StudyLock, guard: SignalGuard, objective: Objective):
-        self.lock = lock
-        self.guard = guard
-        self.objective = objective
-        self.number: int | None = None
-        self.returned = False  # the objective ended normally (so any FAIL was not ours)
-        self.refused = False  # the store refused a write: the trial was failed elsewhere
-
-    def __call__(self, trial: optuna.Trial) -> float:
-        self.number = trial.number  # first: from here on an interrupt re-queues this trial
-        self.lock.release()  # the trial is RUNNING in the store: other workers count it now
-        try:
-            self.guard.check()
-            trial.set_user_attr(WORKER, worker_id())
-            with self.guard.raising():
-                value = self.objective(trial)
-            self.returned = True
-            return value
-        except optuna.exceptions.UpdateFinishedTrialError:
-            self.refused = True
-            raise
-        except Interrupted as exc:
-            trial.set_user_attr(FAIL_REASON, interrupted_reason(exc.signal_name))
-            raise
-
-
-def run_trials(
-    study: optuna.Study,
-    objective: Objective,
-    *,
-    storage: optuna.storages.RDBStorage,
-    default_budget: int,
-    guard: SignalGuard,
-    timeout: float | None = None,
-    callbacks: Sequence[TrialCallback] = (),
-    max_failures: int | None = None,
-    poll: float | None = None,
-) -> Tally:
-    """Run trials of ``study`` until it holds its budget of finished trials (see module doc).
-
-    ``timeout`` (seconds) stops starting new trials. Raises :class:`~tuner.errors.TunerError`
-    once ``max_failures`` trials of this loop have failed, and
-    :class:`~tuner.errors.Interrupted` on SIGINT/SIGTERM, after the running trial has been
-    recorded as failed and queued again.
-    """
-    study_id = storage.get_study_id_from_name(study.study_name)
-    lock = StudyLock(storage, study_id)
-    interval = storage.get_heartbeat_interval() or 5
-    poll = poll if poll is not None else min(5.0, max(0.5, interval / 2))
-    started = time.monotonic()
-    tally = Tally(max_failures=max_failures)
-    while not tally.too_many_failures:
-        guard.check()
-        if timeout is not None and time.monotonic() - started >= timeout:
-            break
-        lock.acquire()
-        if guard.signum is not None:  # arrived while waiting for the lock: start nothing
-            lock.release()
-            guard.check()
-        step = next_step(study, lock, default_budget)
-        if step == "done":
-            break
-        if step == "wait":
-            guard.sleep(poll)
-            continue
-        # The lock stays held until Optuna has created the trial (see _Slot).
-        _run_one(study, storage, study_id, _Slot(lock, guard, objective), callbacks, tally)
-    tally.check_failures()
-    return tally
-
-
 def next_step(
     study: optuna.Study, lock: StudyLock, default_budget: int
 ) -> Literal["start", "wait", "done"]:
@@ -195,67 +119,6 @@ def next_step(
         budget,
     )
     return "wait"
-
-
-def _run_one(
-    study: optuna.Study,
-    storage: optuna.storages.RDBStorage,
-    study_id: int,
-    slot: _Slot,
-    callbacks: Sequence[TrialCallback],
-    tally: Tally,
-) -> None:
-    """One trial through Optuna (which records it and calls ``callbacks``), counted in ``tally``."""
-    try:
-        study.optimize(slot, n_trials=1, callbacks=list(callbacks), gc_after_trial=False)
-    except BaseException as exc:
-        signum = exc.signum if isinstance(exc, Interrupted) else slot.guard.signum
-        if signum is None:
-            _drop_taken_over(storage, study_id, slot, tally)  # re-raises unless it was taken over
-            return
-        # Interrupted, or a signal arrived and the store then refused a write (e.g. recording
-        # the failure): either way this trial is queued again, exactly once.
-        if slot.number is not None:
-            requeue_trial(
-                study,
-                storage,
-                slot.number,
-                interrupted_reason(Interrupted(signum).signal_name),
-                failed_here=isinstance(exc, Interrupted),
-            )
-        if isinstance(exc, Interrupted):
-            raise
-        raise Interrupted(signum) from exc
-    finally:
-        slot.lock.release()
-    tally.run += 1
-    if slot.number is not None and _trial(storage, study_id, slot.number).state == TrialState.FAIL:
-        tally.failed += 1
-
-
-def _drop_taken_over(
-    storage: optuna.storages.RDBStorage, study_id: int, slot: _Slot, tally: Tally
-) -> None:
-    """Inside ``except``: count a trial another worker took over, or re-raise the error."""
-    try:
-        raise
-    except Exception:
-        # Our trial missed its heartbeat (an overloaded machine, a paused VM), so another
-        # worker failed it and queued it again; that worker's run is the one that counts.
-        # Optuna then refuses our intermediate report or our result (the error it raises
-        # for that varies), and the trial is FAIL although our objective did not fail.
-        taken_over = slot.returned or slot.refused
-        if (
-            not taken_over
-            or slot.number is None
-            or _trial(storage, study_id, slot.number).state != TrialState.FAIL
-        ):
-            raise
-        _logger.warning(
-            "trial %d missed its heartbeat and was queued again elsewhere; dropped its result here",
-            slot.number,
-        )
-        tally.taken_over += 1
 
 
 def _trial(storage: optuna.storages.RDBStorage, study_id: int, number: int) -> FrozenTrial:

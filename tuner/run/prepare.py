@@ -15,7 +15,7 @@ from typing import Any
 
 import optuna
 
-from tuner.artifacts import writable_artifacts_dir
+from tuner.artifacts import ARTIFACTS_ENV, resolve_artifacts_dir, writable_artifacts_dir
 from tuner.config.parse import load_config, resolve_study, with_overrides
 from tuner.config.schema import StudyConfig
 from tuner.config.start import start_params
@@ -31,9 +31,9 @@ from tuner.errors import ConfigError
 from tuner.keys import BUDGET_ATTR, DATA_ATTR, SEED_ATTR
 from tuner.ml.backend import DEFAULT_BACKEND, check_installed, resolve_backend, use_backend
 from tuner.run.start import RunStart, run_start
-from tuner.search.packed import check_packable
+from tuner.search.packed import check_packable, pack_slots
 from tuner.search.samplers import make_sampler
-from tuner.storage import open_storage, resolve_storage_url
+from tuner.storage import mask_url, open_storage, resolve_storage_url
 
 #: Called once a run has opened its study, before any training: what the study holds.
 OnStart = Callable[[RunStart], None]
@@ -134,6 +134,7 @@ class PreparedStudy:
     storage_url: str  # unmasked: pass it on, never print it (use :func:`tuner.storage.mask_url`)
     storage: optuna.storages.RDBStorage
     study: optuna.Study
+    slots: int = 1  # trials trained at once in this process (see resolve_pack)
 
 
 def with_backend(config: StudyConfig, *, in_process: bool = True) -> StudyConfig:
@@ -194,10 +195,36 @@ def prepare_study(
     make_sampler(config.search.sampler, 0)
     storage_url = resolve_storage_url(storage)
     writable_artifacts_dir(storage_url, keep=False)  # before the study: none left without trials
+    slots = resolve_pack(config, splits, storage_url, in_process=in_process)
     rdb = open_storage(storage_url)
     study_obj = create_or_load_study(config, rdb, accept_changes=accept_changes)
     study_obj.set_user_attr(BUDGET_ATTR, config.search.trials)
-    return PreparedStudy(config, splits, storage_url, rdb, study_obj)
+    return PreparedStudy(config, splits, storage_url, rdb, study_obj, slots)
+
+
+def resolve_pack(
+    config: StudyConfig, splits: Splits, storage_url: str, *, in_process: bool = True
+) -> int:
+    """How many trials this process trains at once (:func:`~tuner.search.packed.pack_slots`),
+    decided before the store is touched: "auto" is 1 wherever the study cannot be packed or
+    packed trials' models have no place to be saved; a number above 1 is refused there.
+
+    A packed trial is exported from its saved weights (its packed training cannot be replayed
+    by the ordinary trainer), so packing needs an artifact folder. Not ``in_process``: the
+    worker processes decide "auto" (their backend is not set up here).
+    """
+    if config.training.pack is None and not in_process:
+        return 1
+    slots = pack_slots(config, splits)
+    if slots > 1 and resolve_artifacts_dir(storage_url) is None:
+        if config.training.pack is None:
+            return 1
+        raise ConfigError(
+            f"[training] pack = {slots} (packed trials) needs a folder for their saved models, "
+            f"and there is none for {mask_url(storage_url)} (or ${ARTIFACTS_ENV} is off); set "
+            f"${ARTIFACTS_ENV}=DIR, or pack = 1"
+        )
+    return slots
 
 
 def _announce(prepared: PreparedStudy, on_start: OnStart | None, workers: int) -> None:

@@ -11,7 +11,6 @@ ones already in the store: running the same command again resumes, and stops at 
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 import os
 import time
@@ -28,9 +27,8 @@ from tuner.data.datasets import Splits, load_splits
 from tuner.errors import ConfigError, StudyNotFoundError
 from tuner.keys import BUDGET_ATTR, SEED_ATTR
 from tuner.ml.backend import DEFAULT_BACKEND, resolve_backend, use_backend
-from tuner.run.budget import TrialCallback, run_trials, sampler_seed, study_budget
+from tuner.run.budget import TrialCallback, sampler_seed, study_budget
 from tuner.run.local import run_local_workers
-from tuner.run.packed_loop import run_packed_trials
 from tuner.run.prepare import (
     OnStart,
     PreparedStudy,
@@ -38,12 +36,14 @@ from tuner.run.prepare import (
     create_or_load_study,
     load_study_config,
     prepare_study,
+    resolve_pack,
     with_backend,
 )
 from tuner.run.signals import SignalGuard
+from tuner.run.trial_loop import run_trials
 from tuner.search.cv import is_kfold, pruner_resource
-from tuner.search.objective import AfterTrain, Objective, OnEpoch
-from tuner.search.packed import PackedSearch, pack_slots
+from tuner.search.objective import AfterTrain, Objective, OnEpoch, OneTrial, OnFold, TrialPack
+from tuner.search.packed import PackedSearch
 from tuner.search.samplers import make_pruner, make_sampler
 from tuner.storage import mask_url, open_existing_storage, resolve_storage_url
 from tuner.studies import RunResult, load_existing_study, n_finished, study_name_for, summarize
@@ -101,6 +101,7 @@ def run_study(
     on_start: OnStart | None = None,
     on_epoch: OnEpoch | None = None,
     accept_changes: bool = False,
+    on_fold: OnFold | None = None,
 ) -> RunResult:
     """Run ``study`` until it holds exactly ``trials`` finished trials (or ``timeout`` passes).
 
@@ -109,7 +110,8 @@ def run_study(
     The run stops with an error once ``max_failures`` trials of this run have failed
     (default: the larger of 10 and the budget).
     ``on_start`` is told what the study holds before any training; ``on_epoch`` is called
-    after each epoch of each trial (see :data:`tuner.search.objective.OnEpoch`).
+    after each epoch of each trial (see :data:`tuner.search.objective.OnEpoch`), ``on_fold``
+    after each fold of a k-fold trial (:data:`~tuner.search.objective.OnFold`).
     Resuming a study with other settings (other than ``trials``, ``timeout`` and ``backend``)
     is refused unless ``accept_changes``, which records the change on the study.
     """
@@ -139,6 +141,7 @@ def run_study(
             after_train=after_train,
             max_failures=max_failures,
             on_epoch=on_epoch,
+            on_fold=on_fold,
         )
 
 
@@ -152,6 +155,7 @@ def _run_to_budget(
     after_train: list[AfterTrain] | None,
     max_failures: int | None,
     on_epoch: OnEpoch | None = None,
+    on_fold: OnFold | None = None,
 ) -> RunResult:
     """This process's share of the study: trials until the stored budget is met."""
     study, config, splits = prepared.study, prepared.config, prepared.splits
@@ -168,23 +172,24 @@ def _run_to_budget(
         verbose=verbose,
         after_train=with_model_artifacts(after_train, prepared.storage_url, splits, config),
         on_epoch=on_epoch,
+        on_fold=on_fold,
     )
     started = time.monotonic()
     limit = max_failures or max(10, study_budget(study, search.trials))
-    slots = pack_slots(config)
+    pack: TrialPack = OneTrial(objective)
+    if prepared.slots > 1:  # the same loop, several trials at once
+        pack = PackedSearch(
+            config,
+            splits,
+            slots=prepared.slots,
+            base_seed=base_seed,
+            after_train=objective.after_train,
+            on_epoch=on_epoch,
+        )
     with SignalGuard() as signals:
-        loop = functools.partial(run_trials, study, objective)
-        if slots > 1:  # the same loop, several trials at once
-            packed = PackedSearch(
-                config,
-                splits,
-                slots=slots,
-                base_seed=base_seed,
-                after_train=objective.after_train,
-                on_epoch=on_epoch,
-            )
-            loop = functools.partial(run_packed_trials, study, packed)
-        tally = loop(
+        tally = run_trials(
+            study,
+            pack,
             storage=prepared.storage,
             default_budget=search.trials,
             guard=signals,
@@ -245,7 +250,8 @@ def join_study(
         splits = load_splits(config.data, data_dir)
         if trials is not None:
             study_obj.set_user_attr(BUDGET_ATTR, trials)
-        prepared = PreparedStudy(config, splits, storage_url, rdb, study_obj)
+        slots = resolve_pack(config, splits, storage_url)
+        prepared = PreparedStudy(config, splits, storage_url, rdb, study_obj, slots)
         return _run_to_budget(
             prepared,
             timeout=timeout,
@@ -278,6 +284,7 @@ def run_workers(
     on_start: OnStart | None = None,
     on_epoch: OnEpoch | None = None,
     accept_changes: bool = False,
+    on_fold: OnFold | None = None,
 ) -> RunResult:
     """Run ``study`` with ``workers`` local processes on one store until its budget is met.
 
@@ -309,6 +316,7 @@ def run_workers(
             callbacks=list(callbacks),
             on_start=on_start,
             on_epoch=on_epoch,
+            on_fold=on_fold,
             accept_changes=accept_changes,
             **overrides,
         )

@@ -72,8 +72,13 @@ class CVResult:
         return float(np.mean([f.best_epoch for f in self.folds]))
 
     @property
+    def fold_epochs(self) -> list[int]:
+        return [int(f.epochs_run) for f in self.folds]
+
+    @property
     def epochs_run(self) -> int:
-        return int(sum(f.epochs_run for f in self.folds))
+        """The longest fold's epochs: epochs count per fold, never summed over folds."""
+        return max(self.fold_epochs)
 
     @property
     def seconds(self) -> float:
@@ -116,18 +121,23 @@ def cross_validate(
     seed: int,
     prune: bool = True,
     verbose: bool = False,
-    on_fold: Any = None,
+    on_fold: Callable[[int, TrainResult], None] | None = None,
+    fold_callbacks: Callable[[int], list[Any]] | None = None,
 ) -> CVResult:
     """Train ``params`` on every fold; report the running mean after each (may raise TrialPruned).
 
-    ``on_fold(result)`` is called after each fold (e.g. to release the fold's model).
+    ``on_fold(fold, result)`` is called after each fold (0-based; e.g. to keep the fold's
+    model); ``fold_callbacks(fold)`` gives the Keras callbacks of a fold's training.
     """
     results: list[TrainResult] = []
     for i, fold in enumerate(fold_splits(splits, config.data)):
-        result = train(params, fold, config, seed=fold_seed(seed, i), verbose=verbose)
+        callbacks = fold_callbacks(i) if fold_callbacks is not None else None
+        result = train(
+            params, fold, config, seed=fold_seed(seed, i), verbose=verbose, callbacks=callbacks
+        )
         results.append(result)
         if on_fold is not None:
-            on_fold(result)
+            on_fold(i, result)
         result.model = None  # only the fold's numbers are kept
         if trial is not None and prune:
             trial.report(float(np.mean([r.best_value for r in results])), step=i + 1)
@@ -144,6 +154,7 @@ def record(trial: optuna.Trial, result: CVResult) -> None:
     trial.set_user_attr(keys.FOLD_BEST_EPOCHS, [f.best_epoch for f in result.folds])
     trial.set_user_attr(keys.BEST_EPOCH, int(round(result.mean_best_epoch)))
     trial.set_user_attr(keys.EPOCHS_RUN, result.epochs_run)
+    trial.set_user_attr(keys.FOLD_EPOCHS, result.fold_epochs)
     trial.set_user_attr(keys.TRAIN_SECONDS, round(result.seconds, 3))
 
 
@@ -208,16 +219,25 @@ def run_kfold_trial(
     prune: bool,
     verbose: bool = False,
     after_train: Sequence[Callable[[optuna.Trial, TrainResult], None]] = (),
+    on_fold: Callable[[int, TrainResult], None] | None = None,
+    fold_callbacks: Callable[[int], list[Any]] | None = None,
 ) -> float:
     """One cross-validated trial: its value (the mean over folds), its numbers on the trial.
 
     A pruned trial records the folds it finished, then raises :class:`optuna.TrialPruned`.
     With ``after_train`` hooks (saving the model), the hooks get the model the trial stands for
     (its fold models averaged, :func:`fold_average`, or :func:`refit`), with its value and
-    threshold.
+    threshold. ``on_fold`` and ``fold_callbacks`` are those of :func:`cross_validate`.
     """
     models: list[Any] = []
     keep = bool(after_train) and averages_folds(config, splits)
+
+    def fold_done(fold: int, result: TrainResult) -> None:
+        if keep:
+            models.append(result.model)
+        if on_fold is not None:
+            on_fold(fold, result)
+
     try:
         result = cross_validate(
             trial,
@@ -227,7 +247,8 @@ def run_kfold_trial(
             seed=seed,
             prune=prune,
             verbose=verbose,
-            on_fold=(lambda r: models.append(r.model)) if keep else None,
+            on_fold=fold_done,
+            fold_callbacks=fold_callbacks,
         )
     except FoldsPruned as pruned:
         record(trial, pruned.partial)

@@ -9,11 +9,16 @@ training diverges fails (value NaN) with a ``fail_reason``; the study goes on. W
 
 from __future__ import annotations
 
+import abc
+import contextlib
+import functools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import optuna
+from optuna.trial import TrialState
 
 from tuner.errors import TrialError
 from tuner.keys import (
@@ -39,8 +44,12 @@ if TYPE_CHECKING:
 
 AfterTrain = Callable[[optuna.Trial, TrainResult], None]
 #: Called after each epoch of a trial: ``(trial_number, epoch, max_epochs, value)``, the epoch
-#: counted from 1 and the value the study metric on the validation split.
-OnEpoch = Callable[[int, int, int, float], None]
+#: counted from 1 and the value the study metric on the validation split; in a k-fold trial
+#: also ``fold=(fold, folds)``, the fold counted from 1 (each fold counts its own epochs).
+OnEpoch = Callable[..., None]
+#: Called after each fold of a k-fold trial: ``(trial_number, fold, folds, value, epochs)``,
+#: the fold counted from 1, its best validation value and the epochs it trained.
+OnFold = Callable[[int, int, int, float, int], None]
 
 
 def trial_seed(base_seed: int, trial_number: int) -> int:
@@ -116,13 +125,15 @@ class Objective:
         verbose: bool = False,
         after_train: list[AfterTrain] | None = None,
         on_epoch: OnEpoch | None = None,
+        on_fold: OnFold | None = None,
     ):
         self.config = config
         self.splits = splits
         self.base_seed = base_seed
         self.verbose = verbose
         self.after_train = list(after_train or [])
-        self.on_epoch = on_epoch  # holdout trials only: a k-fold trial reports per fold
+        self.on_epoch = on_epoch
+        self.on_fold = on_fold  # k-fold trials: after each fold
 
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, float]:
         params, seed = start_trial(trial, self.config, self.splits, self.base_seed)
@@ -149,6 +160,8 @@ class Objective:
                     prune=not two_objectives,
                     verbose=self.verbose,
                     after_train=self.after_train,
+                    on_fold=self._fold_done(trial),
+                    fold_callbacks=self._fold_callbacks(trial),
                 )
                 return (value, float(n_params)) if two_objectives else value
             result = train(
@@ -175,9 +188,106 @@ class Objective:
         finally:
             _release_keras_state()
 
+    def _fold_done(self, trial: optuna.Trial) -> Callable[[int, TrainResult], None] | None:
+        on_fold, folds = self.on_fold, self.config.data.folds
+        if on_fold is None:
+            return None
+        return lambda fold, r: on_fold(trial.number, fold + 1, folds, r.best_value, r.epochs_run)
+
+    def _fold_callbacks(self, trial: optuna.Trial) -> Callable[[int], list[Any]] | None:
+        """Each fold's epoch lines (``on_epoch`` with ``fold=``); pruning acts between folds."""
+        on_epoch, folds = self.on_epoch, self.config.data.folds
+        if on_epoch is None:
+            return None
+
+        def callbacks(fold: int) -> list[Any]:
+            report = functools.partial(on_epoch, fold=(fold + 1, folds))
+            return [
+                pruning_callback(
+                    trial,
+                    f"val_{self.config.objective.metric}",
+                    prune=False,
+                    on_epoch=report,
+                    max_epochs=self.config.training.max_epochs,
+                )
+            ]
+
+        return callbacks
+
 
 def _release_keras_state() -> None:
     """Free the graph and weights of the finished trial so memory stays flat across trials."""
     keras = load_keras()
 
     keras.backend.clear_session()  # also runs the garbage collector (a second pass costs ~0.3 s)
+
+
+#: A block that SIGINT/SIGTERM may interrupt (``SignalGuard.raising``): training, not recording.
+Interruptible = Callable[[], contextlib.AbstractContextManager[None]]
+
+
+@dataclass(frozen=True)
+class Ended:
+    """A trial that left its slot: how Optuna should record it, and the error that ended it."""
+
+    trial: optuna.Trial
+    state: TrialState
+    values: float | Sequence[float] | None = None
+    error: Exception | None = None
+
+
+class TrialPack(abc.ABC):
+    """The trials one worker trains at once, one per slot (see :mod:`tuner.run.trial_loop`)."""
+
+    slots: int
+
+    @abc.abstractmethod
+    def trials(self) -> list[optuna.Trial]:
+        """The trials in the slots now."""
+
+    @abc.abstractmethod
+    def start(self, slot: int, trial: optuna.Trial) -> None:
+        """Put ``trial`` into the free ``slot``."""
+
+    @abc.abstractmethod
+    def advance(self, interruptible: Interruptible) -> list[Ended]:
+        """Train until some trials end; those trials, their slots freed. An error of one trial
+        ends that trial (``Ended.error``); an error raised here is every running trial's."""
+
+    @abc.abstractmethod
+    def free_slots(self) -> list[int]:
+        """The slots without a trial."""
+
+
+class OneTrial(TrialPack):
+    """A pack of one: each trial alone, on the ordinary trainer (``objective(trial)``)."""
+
+    slots = 1
+
+    def __init__(self, objective: Callable[[optuna.Trial], float | Sequence[float]]):
+        self.objective = objective
+        self._trial: optuna.Trial | None = None
+
+    def trials(self) -> list[optuna.Trial]:
+        return [] if self._trial is None else [self._trial]
+
+    def free_slots(self) -> list[int]:
+        return [0] if self._trial is None else []
+
+    def start(self, slot: int, trial: optuna.Trial) -> None:
+        self._trial = trial
+
+    def advance(self, interruptible: Interruptible) -> list[Ended]:
+        trial = self._trial
+        assert trial is not None
+        try:
+            with interruptible():
+                values = self.objective(trial)
+        except optuna.TrialPruned:
+            ended = Ended(trial, TrialState.PRUNED)
+        except Exception as exc:
+            ended = Ended(trial, TrialState.FAIL, error=exc)
+        else:
+            ended = Ended(trial, TrialState.COMPLETE, values)
+        self._trial = None  # an interrupt leaves it here, unfinished
+        return [ended]

@@ -10,7 +10,8 @@ trial that completes is sliced out into the ordinary Keras MLP its parameters de
 recorded (figures, history, saved model) exactly as :class:`~tuner.search.objective.Objective`
 records it.
 
-The run loop (budget, lock, heartbeats, signals) is :mod:`tuner.run.packed_loop`.
+The run loop (budget, lock, heartbeats, signals) is :mod:`tuner.run.trial_loop`, the same for
+trials trained one at a time.
 """
 
 from __future__ import annotations
@@ -38,7 +39,16 @@ from tuner.ml.training import (
     watched,
 )
 from tuner.search.cv import is_kfold
-from tuner.search.objective import AfterTrain, OnEpoch, pruning_callback, record_result, start_trial
+from tuner.search.objective import (
+    AfterTrain,
+    Ended,
+    Interruptible,
+    OnEpoch,
+    TrialPack,
+    pruning_callback,
+    record_result,
+    start_trial,
+)
 
 if TYPE_CHECKING:
     from tuner.config.schema import StudyConfig
@@ -49,12 +59,19 @@ if TYPE_CHECKING:
 AUTO_PACK = 32
 
 
-def pack_slots(config: StudyConfig) -> int:
+def pack_slots(config: StudyConfig, splits: Splits | None = None) -> int:
     """How many trials this process trains at once: ``[training] pack``, or for "auto"
-    :data:`AUTO_PACK` when Keras runs on JAX with a GPU, else 1 (one at a time)."""
+    :data:`AUTO_PACK` when Keras runs on JAX with a GPU and the study can be packed
+    (:func:`check_packable`), else 1 (one at a time)."""
     if config.training.pack is not None:
         return config.training.pack
-    return AUTO_PACK if active_backend() == "jax" and gpu_count() > 0 else 1
+    if active_backend() != "jax" or gpu_count() == 0:
+        return 1
+    try:
+        check_packable(config, splits)
+    except ConfigError:
+        return 1
+    return AUTO_PACK
 
 
 def check_packable(config: StudyConfig, splits: Splits | None = None) -> None:
@@ -109,16 +126,7 @@ class _Running:
     epoch: int = 0
 
 
-@dataclass(frozen=True)
-class Ended:
-    """A trial that left its slot: how Optuna should record it."""
-
-    trial: optuna.Trial
-    state: TrialState
-    value: float | None = None
-
-
-class PackedSearch:
+class PackedSearch(TrialPack):
     """Up to ``slots`` trials of one study training at once (see the module doc)."""
 
     def __init__(
@@ -173,13 +181,19 @@ class PackedSearch:
         callbacks.on_train_begin()
         self.running[slot] = _Running(slot, trial, params, model, callbacks, time.perf_counter())
 
-    def epoch(self) -> list[Ended]:
-        """Train every running trial one epoch; the trials that ended, their slots freed."""
-        losses = self.trainer.run_epoch()
-        predictions = self.trainer.predict_val()
+    def advance(self, interruptible: Interruptible) -> list[Ended]:
+        """Train every running trial one epoch; the trials that ended, their slots freed.
+
+        Only the training may be interrupted: a trial that ended is recorded whole."""
+        with interruptible():
+            losses = self.trainer.run_epoch()
+            predictions = self.trainer.predict_val()
         ended = []
         for slot, run in list(self.running.items()):
-            outcome = self._after_epoch(run, float(losses[slot]), predictions[slot])
+            try:
+                outcome = self._after_epoch(run, float(losses[slot]), predictions[slot])
+            except Exception as exc:  # this trial's error (a refused write, a failed export)
+                outcome = Ended(run.trial, TrialState.FAIL, error=exc)
             if outcome is not None:
                 ended.append(outcome)
                 del self.running[slot]

@@ -132,6 +132,7 @@ def run(
             callbacks=[display],
             on_start=display.start,
             on_epoch=display.epoch,
+            on_fold=display.fold,
             **overrides,
         )
     finally:
