@@ -104,7 +104,8 @@ def run_packed_trials(
     poll: float = 1.0,
 ) -> Tally:
     """Run packed trials of ``study`` until it holds its budget of finished trials."""
-    lock = StudyLock(storage, storage.get_study_id_from_name(study.study_name))
+    study_id = storage.get_study_id_from_name(study.study_name)
+    lock = StudyLock(storage, study_id, sleep=guard.sleep)  # an interrupt ends a wait
     started = time.monotonic()
     tally = Tally(max_failures=max_failures)
     with _heartbeats(storage, search):
