@@ -152,3 +152,20 @@ def test_two_writers_requeue_one_interrupted_trial_once(store: str) -> None:
     assert failed.state == TrialState.FAIL and failed.user_attrs[FAIL_REASON].startswith("inter")
     assert retry.state == TrialState.WAITING and retry.params == failed.params
     assert retry.system_attrs["retry_history"] == [failed.number]
+
+
+def test_a_grpc_proxy_url_is_refused_in_one_line(make_study) -> None:
+    from click.testing import CliRunner
+
+    from tuner.cli import cli
+
+    path = make_study()
+    result = CliRunner().invoke(
+        cli, ["run", "--study", str(path), "--storage", "grpc://localhost:13000"]
+    )
+    assert result.exit_code == 1
+    assert result.output.strip() == (
+        "Error: grpc:// stores (Optuna's storage proxy) are not supported: the proxy cannot hold "
+        "the study lock, so workers could start more trials than the budget; give the "
+        "database's URL (for many workers, through PgBouncer)"
+    )

@@ -18,6 +18,13 @@ from tuner.errors import StudyNotFoundError
 from tuner.keys import EPOCHS_RUN, N_PARAMS, THRESHOLD, TRAIN_SECONDS, TRIAL_SEED, VAL_METRICS
 from tuner.ml.model import layer_widths
 from tuner.storage import mask_url, open_existing_storage, resolve_storage_url
+from tuner.storage.optuna_compat import (
+    beating_trial_ids,
+    relational_storage,
+    stale_trial_ids,
+    study_storage,
+    trial_id,
+)
 
 #: Trial states that count towards a study's budget.
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -197,10 +204,8 @@ def open_study(
     given, names that store's URL).
     """
     if isinstance(study, optuna.Study):
-        # Optuna has no public accessor for a study's storage, nor for the URL of the RDB
-        # storage behind its cache; they are read here only, so callers need neither.
-        rdb = study._storage
-        url = storage or getattr(getattr(rdb, "_backend", rdb), "url", None)
+        rdb = study_storage(study)
+        url = storage or getattr(relational_storage(rdb), "url", None)
         return OpenedStudy(study, rdb, resolve_storage_url(url))
     url = resolve_storage_url(storage)
     rdb = open_existing_storage(url)
@@ -348,18 +353,9 @@ def running_trials(study: optuna.Study, storage: optuna.storages.BaseStorage) ->
         or storage.get_heartbeat_interval() is None
     ):
         return RunningTrials([], list(running))
-    from sqlalchemy import text
-
     study_id = storage.get_study_id_from_name(study.study_name)
-    # Optuna records heartbeats in its "trial_heartbeats" table and offers no public reader.
-    query = text(
-        "SELECT h.trial_id FROM trial_heartbeats h JOIN trials t ON t.trial_id = h.trial_id WHERE "
-        "t.study_id = :study AND t.state = 'RUNNING'"
-    )
-    with storage.engine.connect() as conn:
-        beating = {row[0] for row in conn.execute(query, {"study": study_id})}
-    alive = beating - set(storage._get_stale_trial_ids(study_id))
+    alive = beating_trial_ids(storage, study_id) - set(stale_trial_ids(storage, study_id))
     return RunningTrials(
-        [t for t in running if t._trial_id in alive],
-        [t for t in running if t._trial_id not in alive],
+        [t for t in running if trial_id(t) in alive],
+        [t for t in running if trial_id(t) not in alive],
     )

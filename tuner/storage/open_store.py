@@ -32,6 +32,14 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import URL
 
 
+#: Why a ``grpc://`` URL (Optuna's storage proxy) is refused; docs/scale.md says more.
+GRPC_REFUSED = (
+    "grpc:// stores (Optuna's storage proxy) are not supported: the proxy cannot hold the study "
+    "lock, so workers could start more trials than the budget; give the database's URL (for "
+    "many workers, through PgBouncer)"
+)
+
+
 def _engine_kwargs(url: URL) -> dict[str, Any]:
     backend = url.get_backend_name()
     if backend == "sqlite":
@@ -81,6 +89,8 @@ def open_storage(
     creating it and its folder.
     """
     url_text = resolve_storage_url(storage)
+    if url_text.lower().startswith("grpc://"):
+        raise StorageError(GRPC_REFUSED)
     url = _parse(url_text)
     if url.get_backend_name() == "sqlite":
         _prepare_sqlite(url, create=create)

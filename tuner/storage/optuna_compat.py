@@ -69,6 +69,11 @@ def beating_trial_ids(storage: optuna.storages.RDBStorage, study_id: int) -> set
         return {row[0] for row in conn.execute(query)}
 
 
+def study_storage(study: optuna.Study) -> optuna.storages.BaseStorage:
+    """The store ``study`` was loaded from (Optuna's ``_storage``: usually its cache)."""
+    return study._storage
+
+
 def relational_storage(storage: object) -> optuna.storages.RDBStorage | None:
     """The relational store behind ``storage`` (itself, or the one Optuna's cache wraps)."""
     inner = getattr(storage, "_backend", storage)
