@@ -193,7 +193,7 @@ def objective(trial: optuna.Trial) -> float:
 
 
 @contextlib.contextmanager
-def stores(names: list[str], folder: Path) -> Iterator[dict[str, Any]]:
+def stores(names: list[str], folder: Path, max_workers: int) -> Iterator[dict[str, Any]]:
     """name -> a function giving a fresh, empty store URL (PostgreSQL: a new database)."""
     made: dict[str, Any] = {}
     server = None
@@ -205,7 +205,8 @@ def stores(names: list[str], folder: Path) -> Iterator[dict[str, Any]]:
             import pg
 
             try:
-                server = pg.start_server()
+                # A worker holds up to 3 connections (docs/scale.md).
+                server = pg.start_server(max_connections=3 * max_workers + 20)
             except pg.Unavailable as exc:
                 print(f"   postgresql skipped: {exc}")
             else:
@@ -267,30 +268,35 @@ def _worker(
     )
 
 
-def measure_lock(url: str, name: str, workers: int, starts: int, sampler: str) -> dict[str, float]:
-    """``workers`` forked processes add ``starts`` finished trials; the figures.
+def open_prefilled(url: str, name: str) -> tuple[optuna.Study, Any, float]:
+    """The study with its trials read into Optuna's cache, and the seconds that read took.
 
-    A worker reads the study's trials once when it starts (outside the lock); here the parent
-    reads them once and the forked workers inherit them, so that what is timed is the trial
-    starts, and that read is reported apart ("first read").
+    A worker reads the study's trials once when it starts (outside the lock); here this
+    process reads them once and the forked workers inherit them, so that what is timed is the
+    trial starts, and that read is reported apart ("read s").
     """
-    from tuner.keys import BUDGET_ATTR
     from tuner.run.budget import fill_trial_cache
     from tuner.storage import open_storage
+
+    storage = open_storage(url)
+    study = optuna.load_study(study_name=name, storage=storage)
+    t = time.perf_counter()
+    fill_trial_cache(study)
+    return study, storage, time.perf_counter() - t
+
+
+def measure_lock(
+    study: optuna.Study, storage: Any, workers: int, starts: int, sampler: str
+) -> dict[str, float]:
+    """``workers`` forked processes add ``starts`` finished trials; the figures."""
+    from tuner.keys import BUDGET_ATTR
     from tuner.storage.optuna_compat import count_trials
     from tuner.studies import FINISHED
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    warnings.simplefilter("ignore")
-    storage = open_storage(url)
-    study = optuna.load_study(study_name=name, storage=storage)
     states = (*FINISHED, TrialState.RUNNING, TrialState.FAIL, TrialState.WAITING)
     before = count_trials(storage, study._study_id, states)
     budget = before[TrialState.COMPLETE] + before[TrialState.PRUNED] + starts
     study.set_user_attr(BUDGET_ATTR, budget)
-    t = time.perf_counter()
-    fill_trial_cache(study)
-    first_read = time.perf_counter() - t
     storage.engine.dispose()  # no connection of this process crosses the fork
     ctx = multiprocessing.get_context("fork")
     out, go = ctx.Queue(), ctx.Event()
@@ -310,7 +316,6 @@ def measure_lock(url: str, name: str, workers: int, starts: int, sampler: str) -
     finished = after[TrialState.COMPLETE] + after[TrialState.PRUNED]
     holds = sum(r[2] for r in results)
     return {
-        "first_read_s": first_read,
         "starts_per_s": sum(r[0] for r in results) / max(1e-9, max(r[1] for r in results) - began),
         "wait_ms": 1000 * sum(r[3] for r in results) / max(1, holds),
         "hold_ms": 1000 * sum(r[4] for r in results) / max(1, holds),
@@ -331,7 +336,7 @@ def lock_part(args: argparse.Namespace, folder: Path) -> None:
         starts=args.starts,
         sampler=args.sampler,
     )
-    with stores(args.stores.split(","), folder) as made:
+    with stores(args.stores.split(","), folder, max(workers)) as made:
         for store, fresh in made.items():
             rows = {}
             for n in stored:
@@ -339,8 +344,10 @@ def lock_part(args: argparse.Namespace, folder: Path) -> None:
                 url = fresh()
                 _, name = _fresh_study(url, n)
                 print(f"   {store}: pre-filled {n} trials in {time.perf_counter() - t:.1f} s")
+                study, storage, read = open_prefilled(url, name)
                 for w in workers:
-                    rows[n, w] = measure_lock(url, name, w, args.starts, args.sampler)
+                    rows[n, w] = measure_lock(study, storage, w, args.starts, args.sampler)
+                    rows[n, w]["first_read_s"] = read
             print(f"\n{store} (load {loadavg()})")
             print(
                 f"{'stored':>7} {'workers':>7} {'starts/s':>9} {'wait ms':>8} {'hold ms':>8} "
@@ -456,6 +463,8 @@ def main() -> None:
     parser.add_argument("--run-check", action="store_true")
     args = parser.parse_args()
     os.environ.setdefault("TUNER_HEARTBEAT_INTERVAL", "5")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.simplefilter("ignore")
     folder = Path(tempfile.mkdtemp(prefix="tuner-coord-"))
     try:
         if args.sampler_cost:

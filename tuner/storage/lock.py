@@ -16,6 +16,12 @@ from tuner.errors import StorageError
 #: First key of the PostgreSQL advisory lock (the second is the study id): "tunr" in ASCII.
 _PG_LOCK_NAMESPACE = 0x74756E72
 
+#: PostgreSQL's error code for a lock wait that ran past ``lock_timeout``.
+_PG_LOCK_NOT_AVAILABLE = "55P03"
+#: Seconds one wait for the lock lasts in the database server (PostgreSQL; MySQL: 1 s) before
+#: the worker looks for an interrupt and waits again.
+SERVER_WAIT = 0.25
+
 #: The stores that have a study lock (and so an exact budget with several workers).
 LOCKING_BACKENDS = ("sqlite", "postgresql", "mysql")
 
@@ -54,18 +60,19 @@ class StudyLock:
     Workers hold it only from "count the trials" to "the new trial is in the store" (a few
     milliseconds), so no two of them can both see one free slot and start a trial for it.
 
-    - PostgreSQL: a transaction-scoped advisory lock (``pg_try_advisory_xact_lock``) on its
-      own connection; it also works behind PgBouncer in transaction mode, and the server drops
+    - PostgreSQL: a transaction-scoped advisory lock (``pg_advisory_xact_lock``) on its own
+      connection; it also works behind PgBouncer in transaction mode, and the server drops
       it if the worker dies.
     - SQLite: an exclusive ``flock`` on ``<database>.lock`` next to the database file (SQLite
       itself only works among processes of one machine).
     - MySQL: a named lock (``GET_LOCK``).
     - Any other store is refused (:class:`~tuner.errors.StorageError`).
 
-    A worker waiting for the lock tries again every few milliseconds and sleeps with
-    ``sleep`` in between (the signal guard's sleep, which an interrupt ends), so a hung holder
-    never makes a waiting worker deaf to Ctrl-C. ``release`` may be called more than once;
-    only the first call releases.
+    A waiting worker never blocks for long: PostgreSQL and MySQL wait in the server for at
+    most :data:`SERVER_WAIT` (1 s on MySQL) at a time, SQLite tries the ``flock`` every few
+    milliseconds; in between the worker sleeps with ``sleep`` (the signal guard's sleep, which
+    an interrupt ends), so a hung holder never makes a waiting worker deaf to Ctrl-C.
+    ``release`` may be called more than once; only the first call releases.
     """
 
     def __init__(
@@ -117,19 +124,31 @@ class StudyLock:
         if self._conn is None:
             self._conn = self.storage.engine.connect()
         if self.backend == "postgresql":
-            self._trans = self._conn.begin()
-            got = self._conn.execute(
-                text("SELECT pg_try_advisory_xact_lock(:ns, :study)"),
-                {"ns": _PG_LOCK_NAMESPACE, "study": self.study_id},
-            ).scalar()
-            if not got:
-                self._trans.rollback()
-                self._trans = None
-            return bool(got)
+            return self._try_advisory(text)
         got = self._conn.execute(
-            text("SELECT GET_LOCK(:name, 0)"), {"name": f"tuner-study-{self.study_id}"}
+            text("SELECT GET_LOCK(:name, 1)"), {"name": f"tuner-study-{self.study_id}"}
         ).scalar()
         return got == 1
+
+    def _try_advisory(self, text: Any) -> bool:
+        """Wait for the advisory lock in the server, at most :data:`SERVER_WAIT` at a time:
+        the server hands it over the moment it is free, and no waiter polls it."""
+        from sqlalchemy.exc import OperationalError
+
+        self._trans = self._conn.begin()
+        self._conn.execute(text(f"SET LOCAL lock_timeout = '{int(SERVER_WAIT * 1000)}ms'"))
+        try:
+            self._conn.execute(
+                text("SELECT pg_advisory_xact_lock(:ns, :study)"),
+                {"ns": _PG_LOCK_NAMESPACE, "study": self.study_id},
+            )
+        except OperationalError as exc:
+            if getattr(exc.orig, "sqlstate", None) != _PG_LOCK_NOT_AVAILABLE:
+                raise
+            self._trans.rollback()
+            self._trans = None
+            return False
+        return True
 
     def _try_flock(self) -> bool:
         import fcntl
