@@ -404,7 +404,7 @@ def run_check(args: argparse.Namespace, folder: Path) -> None:
 
     sizes = (10, 2000)
     banner("coordinator: tuner run adding 4 trials", stored=sizes, repeats=args.repeats)
-    env = {**os.environ, "TUNER_ARTIFACTS": "off", "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "TUNER_ARTIFACTS": "off", "PYTHONPATH": str(args.tuner_root or ROOT)}
     path = folder / "check.toml"
     path.write_text(builtin_study_text("check", dataset="iris", epochs=2, trials=1))
     master = folder / "master.db"
@@ -461,6 +461,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--sampler-cost", action="store_true")
     parser.add_argument("--run-check", action="store_true")
+    parser.add_argument(
+        "--tuner-root",
+        help="--run-check: the checkout whose `tuner run` is timed (e.g. a baseline)",
+    )
     args = parser.parse_args()
     os.environ.setdefault("TUNER_HEARTBEAT_INTERVAL", "5")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
