@@ -42,6 +42,25 @@ def echo_threads(study_name: str, **kwargs: Any) -> None:
     )
 
 
+def run_echo_worker(study: optuna.Study, storage: str) -> None:
+    """``study`` with one local worker process whose stand-in for ``join_study`` is
+    :func:`echo_threads`: it raises :class:`~tuner.errors.TunerError` naming what it saw."""
+    from tuner.run.local import run_local_workers
+
+    run_local_workers(
+        study,
+        join=echo_threads,
+        workers=1,
+        storage_url=storage,
+        data_dir=None,
+        timeout=None,
+        verbose=False,
+        threads_per_worker=1,
+        callbacks=(),
+        poll=0.1,
+    )
+
+
 def start(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
     """``tuner ARGS`` in a new process (output captured)."""
     full_env = {**os.environ, **WORKER_ENV, **(env or {})}

@@ -176,10 +176,9 @@ def test_a_grpc_proxy_url_is_refused_in_one_line(make_study) -> None:
 def test_the_workers_parent_leaves_lost_trials_to_the_workers(store: str) -> None:
     """Failing a lost trial happens under the study lock, in a worker; the parent of
     ``--workers`` only watches (here its one worker fails at once, before any trial)."""
-    from procs import echo_threads
+    from procs import run_echo_worker
 
     from tuner.errors import TunerError
-    from tuner.run.local import run_local_workers
 
     storage = open_storage(store, heartbeat_interval=1, grace_period=1)
     study = optuna.create_study(study_name="probe", storage=storage)
@@ -187,16 +186,5 @@ def test_the_workers_parent_leaves_lost_trials_to_the_workers(store: str) -> Non
     storage.record_heartbeat(trial_id(lost))
     time.sleep(2.5)  # its heartbeat is stale now
     with pytest.raises(TunerError, match="^probe: OMP_NUM_THREADS=1"):
-        run_local_workers(
-            study,
-            join=echo_threads,
-            workers=1,
-            storage_url=store,
-            data_dir=None,
-            timeout=None,
-            verbose=False,
-            threads_per_worker=1,
-            callbacks=(),
-            poll=0.1,
-        )
+        run_echo_worker(study, store)
     assert [t.state for t in study.get_trials()] == [TrialState.RUNNING]
