@@ -188,3 +188,19 @@ def test_the_workers_parent_leaves_lost_trials_to_the_workers(store: str) -> Non
     with pytest.raises(TunerError, match="^probe: OMP_NUM_THREADS=1"):
         run_echo_worker(study, store)
     assert [t.state for t in study.get_trials()] == [TrialState.RUNNING]
+
+
+def test_tuner_run_refuses_a_store_kind_without_a_lock_before_writing(make_study) -> None:
+    from click.testing import CliRunner
+
+    from tuner.cli import cli
+
+    path = make_study()
+    result = CliRunner().invoke(
+        cli, ["run", "--study", str(path), "--storage", "mssql+pymssql://u@nowhere/db"]
+    )
+    assert result.exit_code == 1
+    assert result.output.strip() == (
+        "Error: the store (mssql) has no study lock, so workers could start more trials than the "
+        "budget; use a sqlite, postgresql, mysql storage URL"
+    )

@@ -38,6 +38,11 @@ def check_lockable(storage: optuna.storages.BaseStorage) -> None:
         if isinstance(storage, optuna.storages.RDBStorage)
         else type(storage).__name__
     )
+    check_lockable_backend(backend)
+
+
+def check_lockable_backend(backend: str) -> None:
+    """Refuse a store kind (a URL's backend name) that has no study lock."""
     if backend not in LOCKING_BACKENDS:
         raise StorageError(
             f"the store ({backend}) has no study lock, so workers could start more trials than "
