@@ -156,23 +156,6 @@ def test_two_writers_requeue_one_interrupted_trial_once(store: str) -> None:
     assert retry.system_attrs["retry_history"] == [failed.number]
 
 
-def test_a_grpc_proxy_url_is_refused_in_one_line(make_study) -> None:
-    from click.testing import CliRunner
-
-    from tuner.cli import cli
-
-    path = make_study()
-    result = CliRunner().invoke(
-        cli, ["run", "--study", str(path), "--storage", "grpc://localhost:13000"]
-    )
-    assert result.exit_code == 1
-    assert result.output.strip() == (
-        "Error: grpc:// stores (Optuna's storage proxy) are not supported: the proxy cannot hold "
-        "the study lock, so workers could start more trials than the budget; give the "
-        "database's URL (for many workers, through PgBouncer)"
-    )
-
-
 def test_the_workers_parent_leaves_lost_trials_to_the_workers(store: str) -> None:
     """Failing a lost trial happens under the study lock, in a worker; the parent of
     ``--workers`` only watches (here its one worker fails at once, before any trial)."""
@@ -190,17 +173,29 @@ def test_the_workers_parent_leaves_lost_trials_to_the_workers(store: str) -> Non
     assert [t.state for t in study.get_trials()] == [TrialState.RUNNING]
 
 
-def test_tuner_run_refuses_a_store_kind_without_a_lock_before_writing(make_study) -> None:
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        (
+            "grpc://localhost:13000",
+            "grpc:// stores (Optuna's storage proxy) are not supported: the proxy cannot hold "
+            "the study lock, so workers could start more trials than the budget; give the "
+            "database's URL (for many workers, through PgBouncer)",
+        ),
+        (
+            "mssql+pymssql://u@nowhere/db",
+            "the store (mssql) has no study lock, so workers could start more trials than the "
+            "budget; use a sqlite, postgresql, mysql storage URL",
+        ),
+    ],
+)
+def test_tuner_run_refuses_a_store_without_a_lock_in_one_line(
+    make_study, url: str, message: str
+) -> None:
     from click.testing import CliRunner
 
     from tuner.cli import cli
 
-    path = make_study()
-    result = CliRunner().invoke(
-        cli, ["run", "--study", str(path), "--storage", "mssql+pymssql://u@nowhere/db"]
-    )
+    result = CliRunner().invoke(cli, ["run", "--study", str(make_study()), "--storage", url])
     assert result.exit_code == 1
-    assert result.output.strip() == (
-        "Error: the store (mssql) has no study lock, so workers could start more trials than the "
-        "budget; use a sqlite, postgresql, mysql storage URL"
-    )
+    assert result.output.strip() == f"Error: {message}"
