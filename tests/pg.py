@@ -94,7 +94,7 @@ class PgServer:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def start_server() -> PgServer:
+def start_server(max_connections: int = 60) -> PgServer:
     """Create and start a cluster; raises :class:`Unavailable` with the reason if it cannot."""
     bindir = find_bindir()
     if bindir is None:
@@ -144,7 +144,7 @@ def start_server() -> PgServer:
         server.port = _free_port()
         options = (
             f"-c listen_addresses=127.0.0.1 -p {server.port} -k {root} -F -c "
-            "synchronous_commit=off -c max_connections=60"
+            f"synchronous_commit=off -c max_connections={max_connections}"
         )
         started = run(
             str(bindir / "pg_ctl"),

@@ -16,9 +16,15 @@ from tuner.keys import N_PARAMS, WORKER
 
 T = TypeVar("T")
 
-#: Short heartbeats, so that a killed worker's trial is noticed within seconds; no saved models
-#: (these tests are about workers, and every saved model costs time).
-WORKER_ENV = {"TUNER_HEARTBEAT_INTERVAL": "1", "TUNER_GRACE_PERIOD": "3", "TUNER_ARTIFACTS": "off"}
+#: Heartbeats every second (waiting workers look again every half second) but a long grace
+#: period: on a loaded machine a live worker's heartbeat can be late by several seconds, and a
+#: short grace would fail its trial as lost. A test that kills a worker and waits for its trial
+#: to be queued again sets :data:`CRASH_GRACE` itself. No saved models (these tests are about
+#: workers, and every saved model costs time).
+WORKER_ENV = {"TUNER_HEARTBEAT_INTERVAL": "1", "TUNER_GRACE_PERIOD": "60", "TUNER_ARTIFACTS": "off"}
+#: The grace period of a test whose only other worker was killed: no live worker can then be
+#: failed as lost, however late its heartbeat.
+CRASH_GRACE = "10"
 
 
 def echo_threads(study_name: str, **kwargs: Any) -> None:
@@ -33,6 +39,25 @@ def echo_threads(study_name: str, **kwargs: Any) -> None:
     blas = sorted({info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"})
     raise TunerError(
         f"{study_name}: OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}, BLAS threads {blas}"
+    )
+
+
+def run_echo_worker(study: optuna.Study, storage: str) -> None:
+    """``study`` with one local worker process whose stand-in for ``join_study`` is
+    :func:`echo_threads`: it raises :class:`~tuner.errors.TunerError` naming what it saw."""
+    from tuner.run.local import run_local_workers
+
+    run_local_workers(
+        study,
+        join=echo_threads,
+        workers=1,
+        storage_url=storage,
+        data_dir=None,
+        timeout=None,
+        verbose=False,
+        threads_per_worker=1,
+        callbacks=(),
+        poll=0.1,
     )
 
 

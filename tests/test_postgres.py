@@ -11,7 +11,7 @@ import optuna
 import pytest
 from click.testing import CliRunner
 from optuna.trial import TrialState
-from procs import WORKER_ENV, counts, finish, running_trial, start, trials, wait_for
+from procs import CRASH_GRACE, WORKER_ENV, counts, finish, running_trial, start, trials, wait_for
 
 from tuner.cli import cli
 from tuner.keys import TRIAL_SEED, WORKER
@@ -64,7 +64,8 @@ def test_plain_postgresql_urls_use_psycopg_and_the_store_works(pg_url: str) -> N
     plain = pg_url.replace("postgresql+psycopg://", "postgresql://")
     storage = open_storage(plain)
     assert storage.engine.url.drivername == "postgresql+psycopg"
-    assert storage.heartbeat_interval == 1 and storage.grace_period == 3
+    assert storage.heartbeat_interval == 1
+    assert storage.grace_period == int(WORKER_ENV["TUNER_GRACE_PERIOD"])
     optuna.create_study(study_name="s", storage=storage)
     result = CliRunner().invoke(cli, ["studies", "--storage", plain])
     assert result.exit_code == 0 and result.output.splitlines()[2].startswith("s ")
@@ -116,12 +117,15 @@ def test_two_workers_finish_exactly_the_budget(make_study, pg_url: str) -> None:
 def test_a_worker_killed_mid_trial_is_recovered_to_exactly_the_budget(
     make_study, pg_url: str
 ) -> None:
+    # A shorter grace, so that the killed trial is queued again soon; a live worker's heartbeat
+    # would still have to be late by CRASH_GRACE seconds to be taken for lost.
+    grace = {"TUNER_GRACE_PERIOD": CRASH_GRACE}
     budget = 4
     path = make_study("crash", dataset="digits", trials=budget, epochs=15, pruner="none")
     path.write_text(path.read_text().replace("patience = 2", "patience = 15"))
-    first = start("run", "--study", str(path), "--storage", pg_url, "--quiet")
+    first = start("run", "--study", str(path), "--storage", pg_url, "--quiet", env=grace)
     wait_for(lambda: trials(pg_url, "crash") is not None, what="the study to be created")
-    second = start("worker", "--study", "crash", "--storage", pg_url, "--quiet")
+    second = start("worker", "--study", "crash", "--storage", pg_url, "--quiet", env=grace)
     procs = {first.pid: first, second.pid: second}
     victim = wait_for(
         lambda: running_trial(pg_url, "crash"), timeout=180, what="a worker to train a trial"
@@ -155,7 +159,7 @@ def test_a_worker_killed_mid_trial_is_recovered_to_exactly_the_budget(
     c = counts(pg_url, "crash")
     print(
         f"\ncrash test: SIGKILL -> re-queued in {requeue_seconds:.1f} s "
-        f"(heartbeat 1 s, grace 3 s); final counts {c}"
+        f"(heartbeat 1 s, grace {CRASH_GRACE} s); final counts {c}"
     )
     assert c["finished"] == budget and c["RUNNING"] == 0 and c["WAITING"] == 0
     killed = next(t for t in done if t.number == victim.number)

@@ -10,12 +10,20 @@ import optuna
 import pytest
 from click.testing import CliRunner
 from optuna.trial import TrialState
-from procs import WORKER_ENV, counts, echo_threads, finish, running_trial, start, trials, wait_for
+from procs import (
+    WORKER_ENV,
+    counts,
+    finish,
+    run_echo_worker,
+    running_trial,
+    start,
+    trials,
+    wait_for,
+)
 
 from tuner.cli import cli
 from tuner.errors import ConfigError, Interrupted, TunerError
 from tuner.keys import BUDGET_ATTR, FAIL_REASON, TRIAL_SEED, WORKER
-from tuner.run.local import run_local_workers
 from tuner.run.runner import join_study, run_study, run_workers
 from tuner.run.signals import SignalGuard
 from tuner.run.trial_loop import run_trials
@@ -219,17 +227,6 @@ def test_a_local_worker_sets_its_threads_and_this_process_keeps_its_environment(
     before = dict(os.environ)
     study = optuna.create_study(study_name="probe", storage=store)
     with pytest.raises(TunerError) as caught:  # the stand-in fails on purpose, saying what it saw
-        run_local_workers(
-            study,
-            join=echo_threads,
-            workers=1,
-            storage_url=store,
-            data_dir=None,
-            timeout=None,
-            verbose=False,
-            threads_per_worker=1,
-            callbacks=(),
-            poll=0.1,
-        )
+        run_echo_worker(study, store)
     assert str(caught.value) == "probe: OMP_NUM_THREADS=1, BLAS threads [1]"
     assert dict(os.environ) == before

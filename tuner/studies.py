@@ -27,6 +27,13 @@ from tuner.keys import (
 )
 from tuner.ml.model import layer_widths
 from tuner.storage import mask_url, open_existing_storage, resolve_storage_url
+from tuner.storage.optuna_compat import (
+    relational_storage,
+    running_heartbeats,
+    stale_trial_ids,
+    study_storage,
+    trial_id,
+)
 
 #: Trial states that count towards a study's budget.
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -214,10 +221,8 @@ def open_study(
     given, names that store's URL).
     """
     if isinstance(study, optuna.Study):
-        # Optuna has no public accessor for a study's storage, nor for the URL of the RDB
-        # storage behind its cache; they are read here only, so callers need neither.
-        rdb = study._storage
-        url = storage or getattr(getattr(rdb, "_backend", rdb), "url", None)
+        rdb = study_storage(study)
+        url = storage or getattr(relational_storage(rdb), "url", None)
         return OpenedStudy(study, rdb, resolve_storage_url(url))
     url = resolve_storage_url(storage)
     rdb = open_existing_storage(url)
@@ -367,27 +372,18 @@ def running_trials(study: optuna.Study, storage: optuna.storages.BaseStorage) ->
         or storage.get_heartbeat_interval() is None
     ):
         return RunningTrials([], list(running))
-    from sqlalchemy import DateTime, Integer, func, select, text
-
     study_id = storage.get_study_id_from_name(study.study_name)
-    # Optuna records heartbeats in its "trial_heartbeats" table and offers no public reader.
-    query = text(
-        "SELECT h.trial_id, h.heartbeat FROM trial_heartbeats h JOIN trials t ON t.trial_id = "
-        "h.trial_id WHERE t.study_id = :study AND t.state = 'RUNNING'"
-    ).columns(trial_id=Integer, heartbeat=DateTime)
-    with storage.engine.connect() as conn:
-        beats = dict(conn.execute(query, {"study": study_id}).all())
-        now = conn.execute(select(func.now())).scalar()
-    alive = set(beats) - set(storage._get_stale_trial_ids(study_id))
+    beats, now = running_heartbeats(storage, study_id)
+    alive = set(beats) - set(stale_trial_ids(storage, study_id))
     grace = storage.grace_period or 2 * storage.get_heartbeat_interval()
     stale_in = {}
     for t in running:
-        beat = beats.get(t._trial_id)
-        if t._trial_id in alive and isinstance(beat, datetime) and isinstance(now, datetime):
+        beat = beats.get(trial_id(t))
+        if trial_id(t) in alive and isinstance(beat, datetime) and now is not None:
             since = (now.replace(tzinfo=None) - beat.replace(tzinfo=None)).total_seconds()
             stale_in[t.number] = max(0.0, grace - since)
     return RunningTrials(
-        [t for t in running if t._trial_id in alive],
-        [t for t in running if t._trial_id not in alive],
+        [t for t in running if trial_id(t) in alive],
+        [t for t in running if trial_id(t) not in alive],
         stale_in,
     )

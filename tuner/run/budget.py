@@ -6,10 +6,12 @@ Optuna's ``MaxTrialsCallback`` alone stops a worker only *after* a trial ends, s
 that each start "one more" overshoot by up to K - 1. Here every worker, before each trial,
 takes the study's lock (:class:`~tuner.storage.StudyLock`), fails trials whose heartbeat
 stopped (Optuna re-queues them with the same parameters), counts finished + running trials
-and starts a trial only if that count is below the budget; the lock is released as soon as
-the new trial is in the store, so the next worker counts it. When the budget is taken but not
-yet finished (the last trials are still running) a worker waits: if one of those trials fails
-or its worker dies, it takes over.
+(one count query: the cost does not grow with the trials stored) and starts a trial only if
+that count is below the budget; the lock is released as soon as the new trial is in the
+store, so the next worker counts it. Every path that fails a running trial (a lost heartbeat,
+an interrupt, ``tuner recover``) does so under the lock, so a trial is queued again once.
+When the budget is taken but not yet finished (the last trials are still running) a worker
+waits: if one of those trials fails or its worker dies, it takes over.
 
 Failed trials (diverged training) do not count towards the budget; the loop stops with an
 error once ``max_failures`` of this worker's trials have failed.
@@ -20,6 +22,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,6 +34,7 @@ from optuna.trial import FrozenTrial, TrialState
 from tuner.errors import TunerError
 from tuner.keys import BUDGET_ATTR, FAIL_REASON
 from tuner.storage import StudyLock
+from tuner.storage.optuna_compat import count_trials, trial_id, trials_after
 from tuner.studies import FINISHED
 
 _logger = logging.getLogger("tuner.run.budget")
@@ -91,23 +95,35 @@ class Tally:
             )
 
 
+def fill_trial_cache(study: optuna.Study) -> None:
+    """Read the study's trials once, outside the lock, into Optuna's cache of the store.
+
+    Optuna's ``ask`` (under the lock) looks for queued trials, and a study loaded from a
+    relational store caches the finished trials it has read, rereading only newer ones: the
+    first look in a process reads them all, which at 10,000 stored trials takes seconds.
+    """
+    study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+
+
 def next_step(
     study: optuna.Study, lock: StudyLock, default_budget: int
 ) -> Literal["start", "wait", "done"]:
     """Under the held lock: start a trial (the lock stays held), wait, or stop (lock released).
 
     "wait": the rest of the budget is running elsewhere; if one of those trials fails, a slot
-    opens again.
+    opens again. What it reads does not grow with the trials stored: the running trials'
+    heartbeats, the study's attributes and one count by state.
     """
     try:
         fail_stale_trials(study)
         budget = study_budget(study, default_budget)
-        counted = study.get_trials(deepcopy=False, states=(*FINISHED, TrialState.RUNNING))
-        finished = sum(t.state in FINISHED for t in counted)
+        counted = count_trials(lock.storage, lock.study_id, (*FINISHED, TrialState.RUNNING))
+        finished = sum(counted[state] for state in FINISHED)
+        started = finished + counted[TrialState.RUNNING]
     except BaseException:
         lock.release()
         raise
-    if finished < budget and len(counted) < budget:
+    if finished < budget and started < budget:
         return "start"
     lock.release()
     if finished >= budget:
@@ -146,18 +162,59 @@ def requeue_trial(
     write: a trial still RUNNING is failed here; one already failed was failed by another
     worker (its heartbeat was missed), which queued it again itself. The retry limit for lost
     trials does not apply: an interrupt is no fault of the trial.
+
+    This runs under the study lock, as failing a lost trial does, so that two writers never
+    both queue one trial again. If the lock cannot be had within :data:`REQUEUE_LOCK_WAIT`
+    seconds the trial is left as it is: once this process is gone its heartbeat stops, and
+    the next worker fails it and queues it again.
     """
     study_id = storage.get_study_id_from_name(study.study_name)
+    lock = StudyLock(storage, study_id, sleep=_bounded_sleep(REQUEUE_LOCK_WAIT))
+    try:
+        lock.acquire()
+    except TimeoutError:
+        _logger.warning("trial %d: the study lock stayed busy; left to its heartbeat", number)
+        return False
+    try:
+        return _requeue_locked(study, storage, study_id, number, reason, failed_here)
+    finally:
+        lock.release()
+
+
+#: Seconds an interrupted worker waits for the study lock to queue its trial again.
+REQUEUE_LOCK_WAIT = 20.0
+
+
+def _bounded_sleep(limit: float) -> Callable[[float], None]:
+    """A sleep for :class:`StudyLock` that gives up (``TimeoutError``) after ``limit`` seconds."""
+    deadline = time.monotonic() + limit
+
+    def sleep(seconds: float) -> None:
+        if time.monotonic() >= deadline:
+            raise TimeoutError
+        time.sleep(seconds)
+
+    return sleep
+
+
+def _requeue_locked(
+    study: optuna.Study,
+    storage: optuna.storages.RDBStorage,
+    study_id: int,
+    number: int,
+    reason: str,
+    failed_here: bool,
+) -> bool:
     trial = _trial(storage, study_id, number)
     if trial.state == TrialState.RUNNING:
         try:
-            storage.set_trial_user_attr(trial._trial_id, FAIL_REASON, reason)
+            storage.set_trial_user_attr(trial_id(trial), FAIL_REASON, reason)
+            if not storage.set_trial_state_values(trial_id(trial), TrialState.FAIL):
+                return False
         except optuna.exceptions.UpdateFinishedTrialError:
             return False  # failed elsewhere a moment ago, and queued again there
-        if not storage.set_trial_state_values(trial._trial_id, TrialState.FAIL):
-            return False
         trial, failed_here = _trial(storage, study_id, number), True
-    if not failed_here or trial.state != TrialState.FAIL or _retried(study, number):
+    if not failed_here or trial.state != TrialState.FAIL or _retried(storage, study_id, trial):
         return False
     trial.user_attrs = {
         k: v for k, v in trial.user_attrs.items() if k != FAIL_REASON
@@ -168,9 +225,9 @@ def requeue_trial(
     return True
 
 
-def _retried(study: optuna.Study, number: int) -> bool:
-    """Whether some trial of the study is already a retry of trial ``number``."""
+def _retried(storage: optuna.storages.RDBStorage, study_id: int, trial: FrozenTrial) -> bool:
+    """Whether some trial of the study is already a retry of ``trial`` (retries come after it)."""
     return any(
-        (t.system_attrs.get("retry_history") or [None])[-1] == number
-        for t in study.get_trials(deepcopy=False)
+        (t.system_attrs.get("retry_history") or [None])[-1] == trial.number
+        for t in trials_after(storage, study_id, trial_id(trial))
     )

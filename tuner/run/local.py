@@ -26,7 +26,7 @@ from optuna.trial import TrialState
 
 from tuner.errors import Interrupted, TunerError
 from tuner.ml.backend import DEFAULT_BACKEND, visible_gpus, worker_env
-from tuner.run.budget import TrialCallback, fail_stale_trials, study_budget
+from tuner.run.budget import TrialCallback, study_budget
 from tuner.run.child import WorkerSpec, worker_main
 from tuner.run.signals import SignalGuard
 from tuner.storage import scrub
@@ -138,8 +138,8 @@ def _supervise(
             failure: tuple[int, str] | None = None
             while any(p.is_alive() for p in processes):
                 guard.check()
-                with contextlib.suppress(Exception):  # notice a dead worker's trial within a poll
-                    fail_stale_trials(study)
+                # No failing of lost trials here: the workers do it under the study lock, so
+                # that a lost trial is queued again exactly once.
                 _report(study, seen, callbacks)
                 if watch is not None:
                     watch()

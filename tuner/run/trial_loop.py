@@ -38,6 +38,7 @@ from tuner.keys import FAIL_REASON, WORKER
 from tuner.run.budget import (
     Tally,
     TrialCallback,
+    fill_trial_cache,
     interrupted_reason,
     next_step,
     requeue_trial,
@@ -46,6 +47,7 @@ from tuner.run.budget import (
 from tuner.run.signals import SignalGuard
 from tuner.search.objective import Ended, OneTrial, TrialPack
 from tuner.storage import StudyLock
+from tuner.storage.optuna_compat import trial_id
 
 _logger = logging.getLogger("tuner.run.trial_loop")
 
@@ -78,6 +80,7 @@ def run_trials(
     interval = storage.get_heartbeat_interval() or 5
     poll = poll if poll is not None else min(5.0, max(0.5, interval / 2))
     started = time.monotonic()
+    fill_trial_cache(study)  # outside the lock: the first look at queued trials reads them all
     with _heartbeats(storage, loop.asked):
         try:
             while True:
@@ -115,7 +118,7 @@ class _Loop:
         self.study, self.pack, self.storage, self.guard = study, pack, storage, guard
         self.callbacks, self.tally = callbacks, tally
         self.study_id = storage.get_study_id_from_name(study.study_name)
-        self.lock = StudyLock(storage, self.study_id)
+        self.lock = StudyLock(storage, self.study_id, sleep=guard.sleep)  # an interrupt ends a wait
         self.asked: dict[int, optuna.Trial] = {}  # read by the heartbeat thread
         self.culprits: set[int] = set()  # the trials an error raised now would come from
 
@@ -137,7 +140,7 @@ class _Loop:
                     trial = self.study.ask()
                 self.asked[trial.number] = trial  # from here on, this loop ends it
                 if self.storage.get_heartbeat_interval():
-                    self.storage.record_heartbeat(trial._trial_id)
+                    self.storage.record_heartbeat(trial_id(trial))
             finally:
                 self.lock.release()
             self.culprits = {trial.number}
@@ -191,6 +194,7 @@ class _Loop:
     def settle(self, exc: BaseException) -> None:
         """Inside ``except``: end every trial asked and not told; the trials ``exc`` came from
         fail, the others are queued again with their parameters (all of them on a signal)."""
+        self.lock.release()  # re-queueing takes the lock itself
         signum = exc.signum if isinstance(exc, Interrupted) else self.guard.signum
         interrupted = interrupted_reason(Interrupted(signum).signal_name) if signum else None
         stopped = f"the run stopped ({_reason(exc)}); queued again with the same parameters"
@@ -213,8 +217,8 @@ class _Loop:
         trial = self._stored(number)
         if trial.state == TrialState.RUNNING:
             with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
-                self.storage.set_trial_user_attr(trial._trial_id, FAIL_REASON, reason)
-                self.storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+                self.storage.set_trial_user_attr(trial_id(trial), FAIL_REASON, reason)
+                self.storage.set_trial_state_values(trial_id(trial), TrialState.FAIL)
 
     def _stored(self, number: int) -> FrozenTrial:
         """Trial ``number`` as the store holds it now."""
@@ -257,7 +261,7 @@ def _heartbeats(
             with contextlib.suppress(Exception):
                 for trial in list(trials.values()):
                     with contextlib.suppress(Exception):
-                        storage.record_heartbeat(trial._trial_id)  # no public accessor
+                        storage.record_heartbeat(trial_id(trial))
 
     thread = threading.Thread(target=beat, name="tuner-heartbeats", daemon=True)
     thread.start()

@@ -25,7 +25,7 @@ from tuner.storage.connect_errors import (
     describe_connect_error,
     missing_store_message,
 )
-from tuner.storage.lock import StudyLock
+from tuner.storage.lock import LOCKING_BACKENDS, LockStats, StudyLock, check_lockable
 from tuner.storage.open_store import open_existing_storage, open_storage
 from tuner.storage.settings import (
     CONNECT_TIMEOUT,
@@ -46,11 +46,14 @@ __all__ = [
     "GRACE_PERIOD_ENV",
     "HEARTBEAT_INTERVAL",
     "HEARTBEAT_INTERVAL_ENV",
+    "LOCKING_BACKENDS",
+    "LockStats",
     "MAX_RETRY",
     "SQLITE_BUSY_TIMEOUT",
     "STORAGE_ENV",
     "SUPPORTED_SCHEMES",
     "StudyLock",
+    "check_lockable",
     "connect_timeout",
     "describe_connect_error",
     "mask_url",

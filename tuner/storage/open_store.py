@@ -17,6 +17,7 @@ from tuner.storage.connect_errors import (
     describe_connect_error,
     missing_store_message,
 )
+from tuner.storage.lock import check_lockable_backend
 from tuner.storage.settings import (
     GRACE_PERIOD_ENV,
     HEARTBEAT_INTERVAL,
@@ -30,6 +31,23 @@ from tuner.storage.urls import _parse, resolve_storage_url
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL
+
+
+#: Why a ``grpc://`` URL (Optuna's storage proxy) is refused; docs/scale.md says more.
+GRPC_REFUSED = (
+    "grpc:// stores (Optuna's storage proxy) are not supported: the proxy cannot hold the study "
+    "lock, so workers could start more trials than the budget; give the database's URL (for "
+    "many workers, through PgBouncer)"
+)
+
+
+def _known_dialect(url: URL) -> bool:
+    """Whether SQLAlchemy knows the URL's database (else opening it says what is wrong)."""
+    try:
+        url.get_dialect()
+    except Exception:
+        return False
+    return True
 
 
 def _engine_kwargs(url: URL) -> dict[str, Any]:
@@ -76,12 +94,17 @@ def open_storage(
     """Open (and on first use create) the relational store; a clear error if it is unreachable.
 
     ``heartbeat_interval`` and ``grace_period`` default to ``$TUNER_HEARTBEAT_INTERVAL``
-    (60 s) and ``$TUNER_GRACE_PERIOD`` (twice the interval). ``create=False`` (see
+    (60 s) and ``$TUNER_GRACE_PERIOD`` (twice the interval). A store that has no study lock is
+    refused when ``create`` is true (``tuner run``). ``create=False`` (see
     :func:`open_existing_storage`) refuses a SQLite file that does not exist instead of
     creating it and its folder.
     """
     url_text = resolve_storage_url(storage)
+    if url_text.lower().startswith("grpc://"):
+        raise StorageError(GRPC_REFUSED)
     url = _parse(url_text)
+    if create and _known_dialect(url):  # a store that runs trials: refused before any write
+        check_lockable_backend(url.get_backend_name())
     # The settings first: a bad one must not leave an empty store behind.
     interval = heartbeat_interval or _int_env(HEARTBEAT_INTERVAL_ENV, HEARTBEAT_INTERVAL)
     grace = grace_period or _int_env(GRACE_PERIOD_ENV, None)
