@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from study_text import tiny_study_text
+from study_text import tiny_params, tiny_study_text
 from tabular_data import patients, write
 
 from tuner.cli import cli
@@ -28,16 +28,7 @@ from tuner.ml.backend import load_keras
 from tuner.ml.model import ModelSpec, build_model, count_params
 from tuner.ml.training import predict, train, uses_fused
 
-PLAIN = {
-    "n_layers": 2,
-    "units_0": 16,
-    "units_1": 8,
-    "dropout": 0.1,
-    "activation": "relu",
-    "learning_rate": 1e-2,
-    "batch_size": 32,
-    "optimizer": "adam",
-}
+PLAIN = tiny_params()
 
 RECIPE_SPACE = """
 weight_decay = [0.0, 0.05]
@@ -299,8 +290,9 @@ def test_a_study_with_every_field_runs_reports_and_predicts(
     model_file = tmp_path / "rep" / "model.keras"
     with zipfile.ZipFile(model_file) as archive:
         config = json.loads(archive.read("config.json"))
-    assert {"members", "norm_0", "adapter_0"} <= _layer_names(config)
-    assert _modules(config) and all(m.split(".")[0] == "keras" for m in _modules(config))
+    assert {"members", "norm_0", "adapter_0"} <= _values(config, "name")
+    modules = _values(config, "module")  # Keras' own classes only
+    assert modules and all(m.split(".")[0] == "keras" for m in modules)
     rows = patients(rows=12, seed=5).drop(columns=["stroke"])
     write(rows, tmp_path / "rows.csv")
     code, out, err = _run(
@@ -322,20 +314,11 @@ def test_a_study_with_every_field_runs_reports_and_predicts(
         assert {"members", "norm_0"} <= {layer.name for layer in bare.layers}
 
 
-def _modules(node: object) -> set[str]:
-    """Every ``module`` a saved model's config names (Keras' own: ``keras...``)."""
+def _values(node: object, key: str) -> set[str]:
+    """Every string value of ``key`` in a saved model's config (a tree of dicts and lists)."""
     if isinstance(node, dict):
-        found = {node["module"]} if isinstance(node.get("module"), str) else set()
-        return found.union(*(_modules(v) for v in node.values()))
+        found = {node[key]} if isinstance(node.get(key), str) else set()
+        return found.union(*(_values(v, key) for v in node.values()))
     if isinstance(node, list):
-        return set().union(*(_modules(v) for v in node))
-    return set()
-
-
-def _layer_names(node: object) -> set[str]:
-    if isinstance(node, dict):
-        found = {node["name"]} if isinstance(node.get("name"), str) else set()
-        return found.union(*(_layer_names(v) for v in node.values()))
-    if isinstance(node, list):
-        return set().union(*(_layer_names(v) for v in node))
+        return set().union(*(_values(v, key) for v in node))
     return set()
