@@ -322,3 +322,16 @@ def _values(node: object, key: str) -> set[str]:
     if isinstance(node, list):
         return set().union(*(_values(v, key) for v in node))
     return set()
+
+
+def test_init_searches_the_recipe_on_small_tables_only(tmp_path: Path) -> None:
+    from tuner import init_study
+    from tuner.init_study.study_text import RECIPE_BELOW_ROWS, _search_lines
+
+    write(patients(rows=300), tmp_path / "patients.csv")
+    cfg = load_config(init_study("patients.csv", "stroke").path)
+    assert cfg.space.heads is not None and cfg.space.label_smoothing is not None
+    assert cfg.space.numeric_encoding == ("standard", "robust", "periodic")
+    regression = "\n".join(_search_lines(500, False, classify=False))
+    assert "heads = [1, 8]" in regression and "label_smoothing" not in regression
+    assert "heads =" not in "\n".join(_search_lines(RECIPE_BELOW_ROWS, False))
