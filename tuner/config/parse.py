@@ -23,17 +23,13 @@ from tuner.config.choices import (
     MAX_PACK,
     MAX_SEED,
     MIN_SAMPLES,
-    NORMALIZATIONS,
-    NUMERIC_ENCODINGS,
     OPTIMIZERS,
-    SCHEDULES,
     SIZE_OBJECTIVES,
     SPACE_LIMITS,
 )
+from tuner.config.recipe_fields import check_recipe_fields, parse_recipe_fields
 from tuner.config.schema import (
     DataConfig,
-    FloatRange,
-    IntRange,
     ObjectiveConfig,
     SearchConfig,
     SearchSpace,
@@ -139,7 +135,7 @@ def parse_config(
     data, objective = _parse_objective(raw, source, data, data_t)
     space = _parse_space(raw, source)
     training = _parse_training(raw, source)
-    _check_recipe(
+    check_recipe_fields(
         TomlTable(raw.get("space"), source, "space", _SPACE_FIELDS), space, objective, training
     )
     search = _parse_search(raw, source, objective.size_objective)
@@ -264,37 +260,8 @@ def _parse_space(raw: Mapping[str, Any], source: str) -> SearchSpace:
         ),
         batch_size=sp.choices("batch_size", defaults.batch_size, kind=int, low=1),
         optimizer=sp.choices("optimizer", defaults.optimizer, kind=str, allowed=OPTIMIZERS),
-        weight_decay=_optional_range(sp, "weight_decay", FloatRange(0.0, 0.0)),
-        label_smoothing=_optional_range(sp, "label_smoothing", FloatRange(0.0, 0.0)),
-        normalization=sp.choices("normalization", None, kind=str, allowed=NORMALIZATIONS),
-        schedule=sp.choices("schedule", None, kind=str, allowed=SCHEDULES),
-        numeric_encoding=sp.choices("numeric_encoding", None, kind=str, allowed=NUMERIC_ENCODINGS),
-        heads=_optional_range(sp, "heads", IntRange(1, 1)),
+        **parse_recipe_fields(sp),
     )
-
-
-def _optional_range(sp: TomlTable, key: str, shape: IntRange | FloatRange) -> Any:
-    """A recipe range (``[low, high]``, a table, or one fixed value); None when left out."""
-    if not sp.has(key):
-        return None
-    kind = int if isinstance(shape, IntRange) else float
-    return sp.range(key, shape, kind=kind, limits=SPACE_LIMITS[key])
-
-
-def _check_recipe(
-    sp: TomlTable, space: SearchSpace, objective: ObjectiveConfig, training: TrainingConfig
-) -> None:
-    """The recipe fields that the rest of the study rules out."""
-    if space.label_smoothing is not None and objective.task == "regression":
-        sp.fail(
-            "[space] label_smoothing applies to classification, and this study is a "
-            "regression; remove label_smoothing"
-        )
-    if space.uses_recipe_fields and training.fused == "on":
-        sp.fail(
-            '[training] fused = "on" trains the plain network only, and [space] sets recipe '
-            'fields (weight_decay, normalization, …); set fused = "auto" or remove those fields'
-        )
 
 
 def _parse_training(raw: Mapping[str, Any], source: str) -> TrainingConfig:
