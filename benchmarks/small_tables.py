@@ -13,8 +13,13 @@ Goals: k-fold validation halves holdout's mean |validation - test| (needs ``--va
 holdout,kfold`` and a study file that accepts ``[data] validation``); the tuner's mean test
 score >= the linear model's on every table; on average within 1 point of the better baseline.
 
+With ``--spaces plain,recipe`` each study also runs over the recipe space (the plain space plus
+:data:`RECIPE_SPACE`'s fields, docs/recipe.md), side by side on the same rows: the variant
+``holdout+recipe`` beside ``holdout``.
+
     python benchmarks/small_tables.py [--trials 15] [--seeds 5] [--tables iris,wine,...]
                                       [--validation holdout|kfold|holdout,kfold] [--quick]
+                                      [--spaces plain|recipe|plain,recipe]
 """
 
 from __future__ import annotations
@@ -30,6 +35,15 @@ from typing import Any
 
 import _common as C
 
+#: ``--spaces recipe``: the recipe fields added to the plain space (SMALL_TABLE_SPACE).
+RECIPE_SPACE = """weight_decay = [0.0, 0.05]
+label_smoothing = [0.0, 0.2]
+normalization = ["none", "batch", "layer"]
+schedule = ["plateau", "cosine"]
+numeric_encoding = ["standard", "robust", "periodic"]
+heads = [1, 8]
+"""
+SPACES = ("plain", "recipe")
 TABLES = ("iris", "wine", "breast_cancer", "digits300", "generated300")
 QUICK_TABLES = ("iris", "generated300")
 VALIDATIONS = ("holdout", "kfold")
@@ -119,18 +133,20 @@ def run_one(
     from tuner.config.parse import load_config
     from tuner.data.datasets import load_splits
 
-    name = f"{table}-{validation}-{seed}"
+    validation, _, space = validation.partition("+")
+    name = f"{table}-{validation}-{space or 'plain'}-{seed}"
     path = tmp / f"{name}.toml"
-    path.write_text(
-        STUDY.format(
-            name=name,
-            data=data_lines(table, seed, validation, csv),
-            metric=METRIC,
-            epochs=args.epochs,
-            trials=args.trials,
-            seed=seed,
-        )
+    text = STUDY.format(
+        name=name,
+        data=data_lines(table, seed, validation, csv),
+        metric=METRIC,
+        epochs=args.epochs,
+        trials=args.trials,
+        seed=seed,
     )
+    if space == "recipe":
+        text = text.replace("\n[training]", f"\n{RECIPE_SPACE}\n[training]", 1)
+    path.write_text(text)
     config = load_config(path)
     url = f"sqlite:///{tmp / f'{name}.db'}"
     with C.stopwatch() as elapsed:
@@ -259,6 +275,11 @@ def parse_args() -> argparse.Namespace:
         action="store_true",
         help=f"{', '.join(QUICK_TABLES)}; 2 seeds, 5 trials, 30 epochs",
     )
+    parser.add_argument(
+        "--spaces",
+        default="plain",
+        help="plain, recipe, or plain,recipe to compare them side by side (default plain)",
+    )
     parser.add_argument("--json", help="also write the figures to this file")
     parser.add_argument(
         "--from",
@@ -273,6 +294,10 @@ def parse_args() -> argparse.Namespace:
         args.tables, args.seeds, args.trials, args.epochs = ",".join(QUICK_TABLES), 2, 5, 30
     args.tables = [t.strip() for t in (args.tables or ",".join(TABLES)).split(",") if t.strip()]
     args.validation = [v.strip() for v in args.validation.split(",") if v.strip()]
+    args.spaces = [v.strip() for v in args.spaces.split(",") if v.strip()]
+    for space in args.spaces:
+        if space not in SPACES:
+            parser.error(f"unknown --spaces '{space}'; choose from: {', '.join(SPACES)}")
     for table in args.tables:
         if table not in TABLES:
             parser.error(f"unknown table '{table}'; choose from: {', '.join(TABLES)}")
@@ -297,6 +322,10 @@ def main() -> None:
             "k-fold variant is skipped"
         )
         validations.remove("kfold")
+    # each space a variant of each validation: "holdout" (plain), "holdout+recipe", …
+    validations = [
+        v if space == "plain" else f"{v}+{space}" for v in validations for space in args.spaces
+    ]
     C.banner(
         "small tables: tuned MLP vs scikit-learn baselines, same rows, test scores",
         tables=",".join(args.tables),

@@ -30,7 +30,16 @@ SPACE_LIMITS: dict[str, tuple[float, float]] = {
     "units": (1, 8192),
     "dropout": (0.0, 0.95),
     "learning_rate": (1e-7, 10.0),
+    "weight_decay": (0.0, 1.0),
+    "label_smoothing": (0.0, 0.5),
+    "heads": (1, 64),
 }
+#: ``[space] normalization``: none, or Batch- or LayerNormalization after each hidden layer.
+NORMALIZATIONS = ("none", "batch", "layer")
+#: ``[space] schedule``: ReduceLROnPlateau (as without the field) or cosine decay with a warm-up.
+SCHEDULES = ("plateau", "cosine")
+#: ``[space] numeric_encoding``: how numeric inputs enter the network.
+NUMERIC_ENCODINGS = ("standard", "robust", "periodic")
 #: ``[data] validation_fraction`` and ``test_fraction``: each in (0, MAX_FRACTION], together below
 #: MAX_HELD_OUT.
 MAX_FRACTION = 0.9
@@ -56,7 +65,10 @@ __all__ = [
     "MAX_WORKERS",
     "MAX_PACK",
     "MIN_SAMPLES",
+    "NORMALIZATIONS",
+    "NUMERIC_ENCODINGS",
     "OPTIMIZERS",
+    "SCHEDULES",
     "SIZE_OBJECTIVES",
     "SPACE_LIMITS",
 ]

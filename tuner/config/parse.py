@@ -27,6 +27,7 @@ from tuner.config.choices import (
     SIZE_OBJECTIVES,
     SPACE_LIMITS,
 )
+from tuner.config.recipe_fields import check_recipe_fields, parse_recipe_fields
 from tuner.config.schema import (
     DataConfig,
     ObjectiveConfig,
@@ -134,6 +135,9 @@ def parse_config(
     data, objective = _parse_objective(raw, source, data, data_t)
     space = _parse_space(raw, source)
     training = _parse_training(raw, source)
+    check_recipe_fields(
+        TomlTable(raw.get("space"), source, "space", _SPACE_FIELDS), space, objective, training
+    )
     search = _parse_search(raw, source, objective.size_objective)
     if search.ensemble and data.validation == "kfold":
         top.fail(
@@ -237,11 +241,12 @@ def _parse_objective(
     return data, ObjectiveConfig(task, metric, direction, size_objective)
 
 
+_SPACE_FIELDS = [f.name for f in dataclasses.fields(SearchSpace)]
+
+
 def _parse_space(raw: Mapping[str, Any], source: str) -> SearchSpace:
     defaults = SearchSpace()
-    sp = TomlTable(
-        raw.get("space"), source, "space", [f.name for f in dataclasses.fields(SearchSpace)]
-    )
+    sp = TomlTable(raw.get("space"), source, "space", _SPACE_FIELDS)
     return SearchSpace(
         n_layers=sp.range("n_layers", defaults.n_layers, kind=int, limits=SPACE_LIMITS["n_layers"]),
         units=sp.range("units", defaults.units, kind=int, limits=SPACE_LIMITS["units"]),
@@ -255,6 +260,7 @@ def _parse_space(raw: Mapping[str, Any], source: str) -> SearchSpace:
         ),
         batch_size=sp.choices("batch_size", defaults.batch_size, kind=int, low=1),
         optimizer=sp.choices("optimizer", defaults.optimizer, kind=str, allowed=OPTIMIZERS),
+        **parse_recipe_fields(sp),
     )
 
 

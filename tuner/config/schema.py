@@ -34,6 +34,31 @@ class SearchSpace:
     learning_rate: FloatRange = FloatRange(1e-4, 1e-2, log=True)
     batch_size: tuple[int, ...] = (32, 64, 128)
     optimizer: tuple[str, ...] = ("adam", "rmsprop")
+    # The training recipe (docs/recipe.md): each None (left out) keeps the plain network and
+    # training as they were before these fields; a value is searched (or fixed) like the others.
+    weight_decay: FloatRange | None = None  # decoupled (AdamW-style), 0 allowed
+    label_smoothing: FloatRange | None = None  # classification only
+    normalization: tuple[str, ...] | None = None  # "none", "batch", "layer"
+    schedule: tuple[str, ...] | None = None  # "plateau" (ReduceLROnPlateau), "cosine"
+    numeric_encoding: tuple[str, ...] | None = None  # "standard", "robust", "periodic"
+    heads: IntRange | None = None  # k members sharing the hidden weights (BatchEnsemble-style)
+
+    @property
+    def uses_recipe_fields(self) -> bool:
+        """Whether the space names any recipe field: then trials train with ``model.fit`` (not
+        the fused JAX epoch) and cannot be packed."""
+        return any(getattr(self, name) is not None for name in RECIPE_FIELDS)
+
+
+#: The ``[space]`` fields of the training recipe, in the order trials draw them.
+RECIPE_FIELDS = (
+    "weight_decay",
+    "label_smoothing",
+    "normalization",
+    "schedule",
+    "numeric_encoding",
+    "heads",
+)
 
 
 @dataclass(frozen=True)
@@ -147,6 +172,7 @@ _OPTIONAL_FIELDS = {
         not in ("dataset", "validation_fraction", "test_fraction", "split_seed", "n_samples")
     },
     "objective": {"size_objective": None},
+    "space": {name: None for name in RECIPE_FIELDS},
     "training": {"monitor": TrainingConfig.monitor, "backend": None, "fused": "auto", "pack": None},
     "search": {"start": (), "keep_models": SearchConfig.keep_models, "ensemble": 0},
 }

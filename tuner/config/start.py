@@ -1,7 +1,8 @@
 """``[search] start``: known-good configurations the search tries first.
 
 Each entry names some fields of ``[space]`` (``n_layers``, ``units``, ``dropout``,
-``activation``, ``learning_rate``, ``batch_size``, ``optimizer``); fields left out are drawn by
+``activation``, ``learning_rate``, ``batch_size``, ``optimizer``, and the recipe fields that
+``[space]`` names, e.g. ``weight_decay`` or ``heads``); fields left out are drawn by
 the sampler. ``units`` is one width for every layer or a list of widths, one per layer. Every
 value is checked against the study's space when the file is read. :func:`start_params` turns an
 entry into the parameters Optuna's ``study.enqueue_trial`` takes.
@@ -62,6 +63,11 @@ def _parse_entry(entry: Any, where: str, space: SearchSpace) -> StartEntry:
             if not value:
                 raise ConfigError(f"{where} units is an empty list; give one width per layer")
             out[key] = tuple(_check_value(where, key, v, space.units) for v in value)
+        elif getattr(space, key) is None:
+            raise ConfigError(
+                f"{where} {key} = {value!r} sets a field that [space] leaves out; add {key} to "
+                "[space] or remove it from this entry"
+            )
         else:
             out[key] = _check_value(where, key, value, getattr(space, key))
     units = out.get("units")

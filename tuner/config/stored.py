@@ -96,7 +96,8 @@ def encode_settings(config: StudyConfig) -> dict[str, Any]:
     data["objective"].pop("direction")  # the metric's own (the only one a study file may give)
     defaults = SearchSpace()
     for key, value in data["space"].items():
-        if isinstance(value, Mapping) and value.get("log") == getattr(defaults, key).log:
+        default = getattr(defaults, key)  # None for a recipe field, whose ranges are linear
+        if isinstance(value, Mapping) and value.get("log") == (default.log if default else False):
             data["space"][key] = [value["low"], value["high"]]
     compact = {
         section: {k: v for k, v in fields.items() if v is not None}

@@ -155,7 +155,7 @@ def render_study(
         "",
         *_objective_lines(table, metric, size_objective),
         "",
-        *_search_lines(table.n_rows, size_objective),
+        *_search_lines(table.n_rows, size_objective, classify=table.task != "regression"),
     ]
     return "\n".join(lines)
 
@@ -220,7 +220,30 @@ def _objective_lines(table: Table, metric: str, size_objective: bool) -> list[st
     return objective
 
 
-def _search_lines(n_rows: int, size_objective: bool) -> list[str]:
+#: Tables with fewer rows than this also search the training recipe (docs/recipe.md): measured
+#: side by side on small tables (benchmarks/small_tables.py --spaces plain,recipe; 150-570 rows),
+#: it was ahead of the plain space on average; larger tables were not measured.
+RECIPE_BELOW_ROWS = 20_000
+
+
+def _recipe_lines(n_rows: int, classify: bool) -> list[str]:
+    """The recipe fields of ``[space]`` for a table of ``n_rows`` rows (none for large ones)."""
+    if n_rows >= RECIPE_BELOW_ROWS:
+        return [
+            "# the training recipe (weight_decay, normalization, heads, …): see docs/recipe.md",
+        ]
+    return [
+        "# the training recipe (docs/recipe.md); remove a line to keep the plain network's",
+        "weight_decay = [0.0, 0.05]  # decoupled, as AdamW",
+        *(["label_smoothing = [0.0, 0.2]"] if classify else []),
+        'normalization = ["none", "batch", "layer"]',
+        'schedule = ["plateau", "cosine"]  # cosine: decays over max_epochs after a warm-up',
+        'numeric_encoding = ["standard", "robust", "periodic"]',
+        "heads = [1, 8]  # ensemble members sharing the hidden weights, averaged",
+    ]
+
+
+def _search_lines(n_rows: int, size_objective: bool, *, classify: bool = True) -> list[str]:
     """The ``[space]``, ``[training]`` and ``[search]`` tables, scaled to ``n_rows``."""
     scale = _scale(n_rows)
     units_low, units_high = scale["units"]  # type: ignore[misc]
@@ -236,6 +259,7 @@ def _search_lines(n_rows: int, size_objective: bool) -> list[str]:
         "learning_rate = { low = 1e-4, high = 1e-2, log = true }",
         f"batch_size = {json.dumps(scale['batch'])}",
         'optimizer = ["adam", "adamw", "rmsprop"]',
+        *_recipe_lines(n_rows, classify),
         "",
         "[training]",
         f"max_epochs = {scale['epochs']}",

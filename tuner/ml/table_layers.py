@@ -31,8 +31,17 @@ if TYPE_CHECKING:
 
 #: Layer names the model uses; an input column with one of these names gets a suffixed tensor name.
 _RESERVED_NAMES = re.compile(
-    r"(dense|dropout|lookup)_\d+|probability|probabilities|standardized|prediction|numeric_columns|impute_and_scale|encoded"
+    r"(dense|dropout|lookup|norm|activation|adapter)_\d+|probability|probabilities|standardized"
+    r"|prediction|numeric_columns|impute_and_scale|encoded|members|members_in"
 )
+#: ``numeric_encoding = "periodic"`` (Gorishniy et al. 2022, PLR): frequencies per column, their
+#: initial spread, and the width each column's sin/cos features are mapped to.
+PERIODIC_FREQUENCIES = 16
+PERIODIC_SCALE = 0.1
+PERIODIC_WIDTH = 16
+#: ``numeric_encoding = "robust"``: the smooth clip ``x / sqrt(1 + (x / c)^2)`` keeps values
+#: within about ±c (RealMLP's c = 3).
+CLIP = 3.0
 
 
 @contextlib.contextmanager
@@ -66,8 +75,11 @@ def input_names(columns: Sequence[str]) -> dict[str, str]:
     return out
 
 
-def table_inputs(schema: TableSchema) -> tuple[dict[str, Any], Any]:
-    """Keras inputs (one per column) and the encoded tensor the MLP starts from."""
+def table_inputs(
+    schema: TableSchema, *, encoding: str = "standard", quantiles: np.ndarray | None = None
+) -> tuple[dict[str, Any], Any]:
+    """Keras inputs (one per column) and the encoded tensor the MLP starts from; numeric columns
+    are encoded as ``encoding`` says (see :func:`encode_numeric`)."""
     keras = load_keras()
 
     names = input_names(schema.columns)
@@ -87,7 +99,7 @@ def table_inputs(schema: TableSchema) -> tuple[dict[str, Any], Any]:
             if len(values) > 1
             else values[0]
         )
-        parts.append(_impute_and_scale(schema.numeric)(raw))
+        parts.append(_impute_and_scale(schema.numeric, encoding, quantiles)(raw))
     for j, col in enumerate(schema.categorical):
         if strings:
             lookup = keras.layers.StringLookup(
@@ -105,8 +117,13 @@ def table_inputs(schema: TableSchema) -> tuple[dict[str, Any], Any]:
     return inputs, encoded
 
 
-def _impute_and_scale(numeric: Sequence[NumericColumn]) -> keras.Model:
-    """Missing → training mean, then standardise; 0/1 indicators for columns with gaps.
+def _impute_and_scale(
+    numeric: Sequence[NumericColumn],
+    encoding: str = "standard",
+    quantiles: np.ndarray | None = None,
+) -> keras.Model:
+    """Missing → training mean (median when robust), then encode (standardise by default);
+    0/1 indicators for columns with gaps.
 
     A nested model, so the names of its operations cannot clash with column names.
     """
@@ -117,13 +134,67 @@ def _impute_and_scale(numeric: Sequence[NumericColumn]) -> keras.Model:
     variances = np.array([c.variance for c in numeric], dtype=np.float32)
     values = keras.Input(shape=(len(numeric),), dtype="float32", name="values")
     missing = ops.isnan(values)
-    filled = ops.where(missing, means, values)
-    out = keras.layers.Normalization(mean=means, variance=variances, name="standardize")(filled)
+    if encoding == "standard":
+        filled = ops.where(missing, means, values)
+        out = keras.layers.Normalization(mean=means, variance=variances, name="standardize")(filled)
+    else:
+        centre = means if quantiles is None else quantiles[1].astype(np.float32)
+        filled = ops.where(missing, centre, values)
+        out = encode_numeric(filled, encoding, means, variances, quantiles)
     flagged = [i for i, c in enumerate(numeric) if c.indicator]
     if flagged:
         indicators = ops.cast(ops.take(missing, flagged, axis=1), "float32")
         out = keras.layers.Concatenate(name="with_indicators")([out, indicators])
     return keras.Model(values, out, name="impute_and_scale")
+
+
+def encode_numeric(
+    x: Any, encoding: str, mean: np.ndarray, variance: np.ndarray, quantiles: np.ndarray | None
+) -> Any:
+    """Numeric columns (rows × columns, no gaps) → what the MLP takes, made of Keras' own layers
+    and operations (they load in safe mode):
+
+    - ``"standard"``: ``(x - mean) / std`` (a ``Normalization`` layer);
+    - ``"robust"``: ``(x - median) / IQR`` (the standard deviation where the IQR is 0), then the
+      smooth clip ``x / sqrt(1 + (x / 3)^2)`` (RealMLP, Holzmüller et al. 2024);
+    - ``"periodic"``: standardised, then per column ``sin`` and ``cos`` of
+      :data:`PERIODIC_FREQUENCIES` learned frequencies, a per-column linear map to
+      :data:`PERIODIC_WIDTH` values and a ReLU (PLR, Gorishniy et al. 2022), flattened.
+    """
+    keras = load_keras()
+    ops = keras.ops
+
+    mean = np.asarray(mean, np.float32)
+    variance = np.asarray(variance, np.float32)
+    if encoding == "robust":
+        if quantiles is None:
+            raise ValueError('numeric_encoding = "robust" needs the columns\' quartiles')
+        scale = (quantiles[2] - quantiles[0]).astype(np.float32)
+        scale = np.where(scale > 1e-12, scale, np.sqrt(variance))
+        scale = np.where(scale > 1e-6, scale, 1.0)
+        x = keras.layers.Normalization(
+            mean=quantiles[1].astype(np.float32), variance=np.square(scale), name="robust_scale"
+        )(x)
+        return ops.divide(x, ops.sqrt(ops.add(1.0, ops.square(ops.divide(x, CLIP)))))
+    x = keras.layers.Normalization(mean=mean, variance=variance, name="standardize")(x)
+    if encoding == "standard":
+        return x
+    n = x.shape[-1]
+    angles = keras.layers.EinsumDense(
+        "bn,nk->bnk",
+        output_shape=(n, PERIODIC_FREQUENCIES),
+        kernel_initializer=keras.initializers.RandomNormal(stddev=2 * np.pi * PERIODIC_SCALE),
+        name="frequencies",
+    )(x)
+    periodic = keras.layers.Concatenate(name="sin_cos")([ops.sin(angles), ops.cos(angles)])
+    embedded = keras.layers.EinsumDense(
+        "bnk,nkd->bnd",
+        output_shape=(n, PERIODIC_WIDTH),
+        bias_axes="nd",
+        activation="relu",
+        name="periodic",
+    )(periodic)
+    return keras.layers.Flatten(name="embedded")(embedded)
 
 
 def to_model_inputs(x: Any, model: keras.Model | None = None) -> Any:
@@ -227,6 +298,7 @@ def frame_inputs(
 
 __all__ = [
     "attach_vocabularies",
+    "encode_numeric",
     "attached_vocabularies",
     "category_ids",
     "frame_inputs",

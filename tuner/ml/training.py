@@ -138,13 +138,19 @@ def add_validation_logs(
     logs["val_loss"] = float(np.mean(np.asarray(loss_fn(splits.y_val, pred))))
 
 
-def _new_model(params: dict[str, Any], splits: Splits, seed: int) -> keras.Model:
-    """The seeded, untrained model for ``params`` (with a table's vocabularies attached)."""
+def _new_model(
+    params: dict[str, Any], splits: Splits, seed: int, *, epochs: int | None = None
+) -> keras.Model:
+    """The seeded, untrained model for ``params`` (with a table's vocabularies attached);
+    ``epochs`` sizes a cosine schedule."""
     keras = load_keras()
 
     keras.utils.set_random_seed(seed)
-    spec = ModelSpec.from_splits(splits)
-    model = build_model(params, spec)
+    spec = ModelSpec.from_splits(splits, quantiles=params.get("numeric_encoding") == "robust")
+    total_steps = None
+    if params.get("schedule") == "cosine" and epochs:
+        total_steps = epochs * math.ceil(len(splits.y_train) / int(params["batch_size"]))
+    model = build_model(params, spec, total_steps=total_steps)
     if keras.backend.backend() != "tensorflow":
         # JAX and PyTorch unroll steps_per_execution steps into one program: its compile time
         # grows with it, and their per-step dispatch is cheap, so they run one step per call.
@@ -154,9 +160,12 @@ def _new_model(params: dict[str, Any], splits: Splits, seed: int) -> keras.Model
     return model
 
 
-def stopping_callbacks(config: StudyConfig, *, monitor: str, mode: str) -> list[Any]:
-    """Early stopping (keeping the best epoch's weights) and, if the study asks for it, the
-    learning-rate reduction, both watching ``monitor``."""
+def stopping_callbacks(
+    config: StudyConfig, *, monitor: str, mode: str, plateau: bool = True
+) -> list[Any]:
+    """Early stopping (keeping the best epoch's weights) and, if the study asks for it and
+    ``plateau`` (the trial has no ``schedule = "cosine"``), the learning-rate reduction, both
+    watching ``monitor``."""
     keras = load_keras()
     callbacks = [
         keras.callbacks.EarlyStopping(
@@ -166,7 +175,7 @@ def stopping_callbacks(config: StudyConfig, *, monitor: str, mode: str) -> list[
             restore_best_weights=True,
         )
     ]
-    if config.training.reduce_lr_patience:
+    if config.training.reduce_lr_patience and plateau:
         # It also logs the rate of each epoch: the trial's history gets 'learning_rate'.
         callbacks.append(
             keras.callbacks.ReduceLROnPlateau(
@@ -187,18 +196,44 @@ def _fit_callbacks(
     monitor: str,
     mode: str,
     fixed_epochs: bool,
+    cosine: bool = False,
 ) -> list[Any]:
-    """The validation metric, the caller's callbacks, early stopping and the rate reduction."""
+    """The validation metric, the caller's callbacks, early stopping and the rate reduction
+    (with a ``cosine`` schedule instead, the rate of each epoch logged)."""
+    stopping = (
+        []
+        if fixed_epochs
+        else stopping_callbacks(config, monitor=monitor, mode=mode, plateau=not cosine)
+    )
     return [
         _make_validation_callback(splits, config.objective.metric),
         *(callbacks or []),
-        *([] if fixed_epochs else stopping_callbacks(config, monitor=monitor, mode=mode)),
+        *([_learning_rate_log()] if cosine else []),
+        *stopping,
     ]
 
 
+def _learning_rate_log() -> Any:
+    keras = load_keras()
+
+    class LearningRateLog(keras.callbacks.Callback):
+        """Logs the optimizer's current rate as ``learning_rate`` (as ReduceLROnPlateau does)."""
+
+        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            if logs is not None:
+                rate = self.model.optimizer.learning_rate
+                logs["learning_rate"] = float(keras.ops.convert_to_numpy(rate))
+
+    return LearningRateLog()
+
+
 def uses_fused(config: StudyConfig) -> bool:
-    """Whether this process trains ``config``'s trials with :func:`tuner.ml.fused.fit_fused`."""
-    return config.training.fused != "off" and fused.available()
+    """Whether this process trains ``config``'s trials with :func:`tuner.ml.fused.fit_fused`:
+    on JAX, unless the study turns it off or its space uses recipe fields (which the fused
+    epoch does not express; those trials train with ``model.fit``)."""
+    return (
+        config.training.fused != "off" and not config.space.uses_recipe_fields and fused.available()
+    )
 
 
 def _fit(
@@ -256,10 +291,21 @@ def train(
     exactly ``max_epochs`` epochs at the sampled learning rate, nothing watching the validation
     split (the refit of a cross-validated trial, whose validation rows are in training).
     """
-    model = _new_model(params, splits, seed)
+    epochs = max_epochs or config.training.max_epochs
+    # A cosine schedule spans the study's max_epochs whatever ``max_epochs`` says (a re-training
+    # for the epochs a trial ran follows the trial's rates), or the whole of a fixed training.
+    model = _new_model(
+        params, splits, seed, epochs=epochs if fixed_epochs else config.training.max_epochs
+    )
     monitor, mode = watched(config, len(splits.y_val))
     all_callbacks = _fit_callbacks(
-        splits, config, callbacks, monitor=monitor, mode=mode, fixed_epochs=fixed_epochs
+        splits,
+        config,
+        callbacks,
+        monitor=monitor,
+        mode=mode,
+        fixed_epochs=fixed_epochs,
+        cosine=params.get("schedule") == "cosine",
     )
     started = time.perf_counter()
     x_train = splits.x_train
@@ -272,7 +318,7 @@ def train(
         splits,
         config,
         batch_size=int(params["batch_size"]),
-        epochs=max_epochs or config.training.max_epochs,
+        epochs=epochs,
         callbacks=all_callbacks,
         verbose=verbose,
         seed=seed,

@@ -83,6 +83,11 @@ def check_packable(config: StudyConfig, splits: Splits | None = None) -> None:
         raise ConfigError(f"packed trials need a single objective (no size_objective); {fix}")
     if config.data.dataset == "csv" or (splits is not None and splits.table is not None):
         raise ConfigError(f"packed trials need a matrix dataset, not a CSV table; {fix}")
+    if config.space.uses_recipe_fields:
+        raise ConfigError(
+            "packed trials train the plain network, and [space] sets recipe fields "
+            f"(weight_decay, normalization, schedule, …); {fix}"
+        )
 
 
 class _SlotOptimizer:

@@ -2,7 +2,10 @@
 
 Parameter names are stable (they are what the store, the dashboard and the reports show):
 ``n_layers``, ``units_0`` … ``units_{n-1}`` (one width per hidden layer), ``dropout``,
-``activation``, ``learning_rate``, ``batch_size`` and ``optimizer``.
+``activation``, ``learning_rate``, ``batch_size`` and ``optimizer``; then the recipe fields the
+space names (``weight_decay``, ``label_smoothing``, ``normalization``, ``schedule``,
+``numeric_encoding``, ``heads``), each under its own name. A field the space leaves out is not
+drawn, and the model is built as without it.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from typing import Any
 
 import optuna
 
-from tuner.config.schema import FloatRange, IntRange, SearchSpace
+from tuner.config.schema import RECIPE_FIELDS, FloatRange, IntRange, SearchSpace
 from tuner.ml.model import layer_widths  # decodes what suggest_params draws
 
 
@@ -32,6 +35,12 @@ def suggest_params(trial: optuna.Trial, space: SearchSpace) -> dict[str, Any]:
     params["learning_rate"] = _suggest_range(trial, "learning_rate", space.learning_rate)
     params["batch_size"] = trial.suggest_categorical("batch_size", list(space.batch_size))
     params["optimizer"] = trial.suggest_categorical("optimizer", list(space.optimizer))
+    for name in RECIPE_FIELDS:
+        allowed = getattr(space, name)
+        if isinstance(allowed, (IntRange, FloatRange)):
+            params[name] = _suggest_range(trial, name, allowed)
+        elif allowed is not None:
+            params[name] = trial.suggest_categorical(name, list(allowed))
     return params
 
 
