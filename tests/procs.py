@@ -48,7 +48,7 @@ def start(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str
     )
 
 
-def finish(proc: subprocess.Popen[str], timeout: float = 240) -> tuple[int, str, str]:
+def finish(proc: subprocess.Popen[str], timeout: float = 600) -> tuple[int, str, str]:
     """Wait for ``proc``; its exit code, stdout and stderr."""
     try:
         out, err = proc.communicate(timeout=timeout)
@@ -61,7 +61,7 @@ def finish(proc: subprocess.Popen[str], timeout: float = 240) -> tuple[int, str,
 
 def wait_for(
     probe: Callable[[], T | None],
-    timeout: float = 120,
+    timeout: float = 300,
     every: float = 0.1,
     what: str = "a condition",
 ) -> T:
