@@ -222,7 +222,7 @@ def test_table_study_run_resume_report_and_predict(
     np.testing.assert_allclose(probabilities[0], probabilities[1], rtol=1e-5)
 
 
-@pytest.mark.slow  # three JAX processes; test_packed and test_fused run tuner on JAX by default
+@pytest.mark.slow  # three JAX processes; test_packed runs two JAX workers by default
 def test_two_jax_workers_run_the_digits_study_chosen_in_the_study_file(
     make_study, store: str
 ) -> None:

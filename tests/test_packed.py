@@ -38,7 +38,7 @@ pytestmark = pytest.mark.skipif(
 )
 JAX = {"KERAS_BACKEND": "jax"}
 #: Ten digits trials for nine epochs, then a report: the slow tier. The default tier runs
-#: packs in the tests below and a JAX study's report in test_fused.
+#: packs in the tests below.
 SLOW_PACKED_RUN = pytest.mark.slow
 
 

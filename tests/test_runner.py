@@ -30,7 +30,7 @@ def _trials(store: str, name: str = "tiny") -> list[optuna.trial.FrozenTrial]:
 
 
 def test_run_then_resume_reaches_exactly_the_budget(make_study, store: str) -> None:
-    path = make_study(trials=3, epochs=2)
+    path = make_study(trials=3, epochs=1)
     first = run_study(path, storage=store)
     assert first.n_finished == 3 and first.trials_run == 3
     trials = _trials(store)
