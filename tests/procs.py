@@ -86,7 +86,7 @@ def jax_script(script: str, cwd: Any) -> dict[str, Any]:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def finish(proc: subprocess.Popen[str], timeout: float = 240) -> tuple[int, str, str]:
+def finish(proc: subprocess.Popen[str], timeout: float = 600) -> tuple[int, str, str]:
     """Wait for ``proc``; its exit code, stdout and stderr."""
     try:
         out, err = proc.communicate(timeout=timeout)
@@ -99,7 +99,7 @@ def finish(proc: subprocess.Popen[str], timeout: float = 240) -> tuple[int, str,
 
 def wait_for(
     probe: Callable[[], T | None],
-    timeout: float = 120,
+    timeout: float = 300,
     every: float = 0.1,
     what: str = "a condition",
 ) -> T:

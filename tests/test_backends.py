@@ -19,6 +19,7 @@ import optuna
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from conftest import TEST_BACKENDS
 from tabular_data import csv_study, patients, write
 
 from tuner.cli import cli
@@ -150,6 +151,14 @@ def test_category_ids_follow_string_lookup_numbering() -> None:
 # --------------------------------------------------------------------- the workflow on each backend
 
 
+@pytest.mark.parametrize(
+    "backend",
+    [
+        name if name == "tensorflow" else pytest.param(name, marks=pytest.mark.slow)
+        for name in TEST_BACKENDS
+    ],
+    indirect=True,
+)  # other backends run tuner in three fresh processes: the slow tier
 def test_table_study_run_resume_report_and_predict(
     backend: str, tmp_path: Path, store: str
 ) -> None:
@@ -213,6 +222,7 @@ def test_table_study_run_resume_report_and_predict(
     np.testing.assert_allclose(probabilities[0], probabilities[1], rtol=1e-5)
 
 
+@pytest.mark.slow  # three JAX processes; test_packed runs two JAX workers by default
 def test_two_jax_workers_run_the_digits_study_chosen_in_the_study_file(
     make_study, store: str
 ) -> None:

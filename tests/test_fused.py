@@ -170,6 +170,7 @@ def test_fused_on_needs_the_jax_backend(make_study, store: str) -> None:
 
 
 @needs_jax
+@pytest.mark.slow  # two JAX processes; the fused path's facts above run by default
 def test_a_report_retrains_a_jax_trial_on_jax_and_reproduces_it(make_study, store: str) -> None:
     """No saved model: the report re-trains the trial on the study's backend (JAX here, while
     this environment says TensorFlow), so the continuous value is reproduced."""

@@ -161,6 +161,7 @@ def test_init_then_run_then_show(tmp_path: Path, store: str) -> None:
     assert "threshold" in shown.output and "val pr_auc" in shown.output
 
 
+@pytest.mark.slow  # a CSV study trained for real; test_report draws a Pareto front by default
 def test_two_objective_study_gives_a_pareto_front(tmp_path: Path, store: str) -> None:
     td.write(td.patients(), tmp_path / "p.csv")
     assert (

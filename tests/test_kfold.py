@@ -138,7 +138,7 @@ def test_report_of_a_kfold_study_exports_a_refit_model_that_loads_in_safe_mode(
     from tuner.report.build import build_report
 
     refit = KFOLD + '\nkfold_model = "refit"'
-    run_study(make_study(data_extra=refit, trials=2, epochs=2, pruner="none"), storage=store)
+    run_study(make_study(data_extra=refit, trials=1, epochs=2, pruner="none"), storage=store)
     result = build_report("tiny", storage=store, out=tmp_path / "report")
     summary = json.loads((tmp_path / "report" / "summary.json").read_text())
     model = summary["model"]
@@ -188,7 +188,7 @@ def test_a_kfold_study_can_stand_for_its_fold_models_averaged(
     from tuner.report.build import build_report
 
     path = make_study(
-        data_extra=KFOLD + '\nkfold_model = "average"', trials=2, epochs=3, pruner="none"
+        data_extra=KFOLD + '\nkfold_model = "average"', trials=1, epochs=3, pruner="none"
     )
     run_study(path, storage=store)
     result = build_report("tiny", storage=store, out=tmp_path / "report")
@@ -232,6 +232,7 @@ def test_kfold_model_is_checked(make_study) -> None:
         load_config(make_study(data_extra='kfold_model = "average"'))
 
 
+@pytest.mark.slow  # the iris fold-average test above covers the export in the default tier
 def test_a_csv_kfold_study_on_tensorflow_exports_its_folds_averaged_for_raw_rows(
     tmp_path, store: str
 ) -> None:

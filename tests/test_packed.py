@@ -37,6 +37,9 @@ pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("jax") is None, reason="needs JAX (pip install 'tuner[jax]')"
 )
 JAX = {"KERAS_BACKEND": "jax"}
+#: Ten digits trials for nine epochs, then a report: the slow tier. The default tier runs
+#: packs in the tests below.
+SLOW_PACKED_RUN = pytest.mark.slow
 
 
 def _jax(folder: Path) -> dict[str, str]:
@@ -78,6 +81,7 @@ def packed_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     }
 
 
+@SLOW_PACKED_RUN
 def test_a_packed_study_finishes_exactly_its_budget_with_pruned_trials(packed_run: dict) -> None:
     assert packed_run["code"] == 0, packed_run["err"][-2000:]
     done = packed_run["trials"]
@@ -88,6 +92,7 @@ def test_a_packed_study_finishes_exactly_its_budget_with_pruned_trials(packed_ru
     assert "Traceback" not in packed_run["err"]
 
 
+@SLOW_PACKED_RUN
 def test_each_packed_trial_records_what_a_trial_trained_alone_records(packed_run: dict) -> None:
     for t in packed_run["trials"]:
         assert t.user_attrs[PACKED] == 4
@@ -102,6 +107,7 @@ def test_each_packed_trial_records_what_a_trial_trained_alone_records(packed_run
             assert t.value > 0.5  # digits, 9 epochs: far better than chance (0.1)
 
 
+@SLOW_PACKED_RUN
 def test_slots_are_refilled_when_their_trials_end(packed_run: dict) -> None:
     done = sorted(packed_run["trials"], key=lambda t: t.number)
     first_end = min(t.datetime_complete for t in done)
@@ -110,6 +116,7 @@ def test_slots_are_refilled_when_their_trials_end(packed_run: dict) -> None:
     assert all(t.datetime_start < first_end for t in done[:4])
 
 
+@SLOW_PACKED_RUN
 def test_the_report_exports_a_sliced_model_that_reproduces_its_trial(packed_run: dict) -> None:
     assert packed_run["report_code"] == 0, packed_run["report_err"][-2000:]
     summary = json.loads(packed_run["summary"].read_text())
@@ -131,14 +138,14 @@ def test_sigint_requeues_every_trial_in_the_pack(make_study, store: str, tmp_pat
         wait_for(lambda: running_trial(store, "sig"), timeout=240, what="a trial in training")
         wait_for(
             lambda: [t for t in trials(store, "sig") if t.intermediate_values],
-            timeout=120,
+            timeout=300,
             what="an epoch reported",
         )
     except AssertionError:
         proc.kill()
         raise
     proc.send_signal(signal.SIGINT)
-    code, _, err = finish(proc, timeout=120)
+    code, _, err = finish(proc, timeout=300)
     assert code == 130, err[-2000:]
     assert "Traceback" not in err
     done = trials(store, "sig")
@@ -152,6 +159,7 @@ def test_sigint_requeues_every_trial_in_the_pack(make_study, store: str, tmp_pat
     )
 
 
+@pytest.mark.slow  # ten failing trials; test_packed_engine checks a diverging slot directly
 def test_a_diverging_slot_fails_alone_and_the_run_goes_on(
     make_study, store: str, tmp_path: Path
 ) -> None:
@@ -200,7 +208,7 @@ def test_a_csv_table_cannot_be_packed(tmp_path: Path, store: str) -> None:
         study.read_text().replace("[training]", '[training]\npack = 2\nbackend = "jax"')
     )
     proc = start("run", "--study", str(study), "--storage", store, env=JAX)
-    code, _, err = finish(proc, timeout=120)
+    code, _, err = finish(proc, timeout=300)
     assert code == 1, err
     assert (
         err.strip()

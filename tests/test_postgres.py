@@ -97,6 +97,7 @@ def test_the_study_lock_excludes_other_holders(pg_url: str) -> None:
     thread.join()
 
 
+@pytest.mark.slow  # three processes; PostgreSQL serves two processes in the test below
 def test_two_workers_finish_exactly_the_budget(make_study, pg_url: str) -> None:
     path = make_study("pair", trials=6, epochs=1)
     code, out, err = finish(

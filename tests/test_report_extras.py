@@ -291,8 +291,8 @@ def test_the_study_files_ensemble_is_the_reports_default(tmp_path: Path) -> None
     case = build_tiny_report(
         tmp_path,
         "ensemble_default",
-        trials=4,
-        epochs=3,
+        trials=2,
+        epochs=2,
         objective='metric = "log_loss"',
         search_extra="ensemble = 2",
     )

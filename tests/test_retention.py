@@ -37,7 +37,7 @@ def _saved(store: str, name: str, tmp_path: Path) -> dict[int, bool]:
 
 
 def test_only_the_best_trials_keep_their_models(make_study, store: str, tmp_path: Path) -> None:
-    path = _with_search(make_study("keep", trials=6, epochs=1, pruner="none"), "keep_models = 2")
+    path = _with_search(make_study("keep", trials=4, epochs=1, pruner="none"), "keep_models = 2")
     run_study(path, storage=store)
     study = optuna.load_study(study_name="keep", storage=store)
     complete = sorted(

@@ -30,7 +30,7 @@ def _trials(store: str, name: str = "tiny") -> list[optuna.trial.FrozenTrial]:
 
 
 def test_run_then_resume_reaches_exactly_the_budget(make_study, store: str) -> None:
-    path = make_study(trials=3, epochs=2)
+    path = make_study(trials=3, epochs=1)
     first = run_study(path, storage=store)
     assert first.n_finished == 3 and first.trials_run == 3
     trials = _trials(store)
@@ -69,6 +69,7 @@ def test_completed_trials_record_consistent_metrics(make_study, store: str) -> N
         assert attrs[N_PARAMS] > 0
 
 
+@pytest.mark.slow  # nine digits trials; test_kfold and test_packed prune in the default tier
 def test_a_study_built_to_prune_prunes(make_study, store: str) -> None:
     # Learning rates from hopeless to good, and a median pruner that acts from the 3rd trial on.
     path = make_study(
@@ -113,14 +114,13 @@ def test_diverging_trials_fail_with_a_reason_and_the_study_goes_on(make_study, s
     )
 
 
-@pytest.mark.parametrize("sampler", ["tpe", "random", "cmaes"])
-def test_samplers(make_study, store: str, sampler: str) -> None:
-    assert run_study(make_study(trials=2, epochs=1), storage=store, sampler=sampler).n_finished == 2
-
-
-@pytest.mark.parametrize("pruner", ["hyperband", "sha", "none"])
-def test_pruners(make_study, store: str, pruner: str) -> None:
-    assert run_study(make_study(trials=2, epochs=2), storage=store, pruner=pruner).n_finished == 2
+@pytest.mark.parametrize(
+    ("sampler", "pruner"), [("tpe", "hyperband"), ("random", "sha"), ("cmaes", "none")]
+)
+def test_samplers_and_pruners(make_study, store: str, sampler: str, pruner: str) -> None:
+    """Each sampler, and each pruner, runs a study to its budget (one study per pair)."""
+    path = make_study(trials=2, epochs=2)
+    assert run_study(path, storage=store, sampler=sampler, pruner=pruner).n_finished == 2
 
 
 def test_gp_sampler_needs_torch_or_works(make_study, store: str) -> None:
@@ -140,7 +140,7 @@ def test_gp_sampler_needs_torch_or_works(make_study, store: str) -> None:
 
 
 def test_same_seed_same_search(make_study, tmp_path) -> None:
-    path = make_study(trials=3, epochs=1)
+    path = make_study(trials=2, epochs=1)
     a = run_study(path, storage=f"sqlite:///{tmp_path / 'a.db'}", seed=5)
     b = run_study(path, storage=f"sqlite:///{tmp_path / 'b.db'}", seed=5)
     params_a = [
@@ -160,7 +160,7 @@ def test_same_seed_same_search(make_study, tmp_path) -> None:
 
 
 def test_best_trial_retrains_to_its_recorded_value_from_its_seed(make_study, store: str) -> None:
-    path = make_study(dataset="digits", data_extra=DIGITS_SMALL, trials=2, epochs=3, pruner="none")
+    path = make_study(dataset="digits", data_extra=DIGITS_SMALL, trials=1, epochs=3, pruner="none")
     result = run_study(path, storage=store)
     best = optuna.load_study(study_name="tiny", storage=store).best_trial
     config = load_config(path)

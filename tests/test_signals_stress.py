@@ -161,7 +161,7 @@ def _sigterm_rounds(make_study, store: str, rounds: int, seed: int) -> None:
             raise
         time.sleep(rng.uniform(0.0, 1.5))  # then signal at a random moment
         proc.send_signal(signal.SIGTERM)
-        code, _, err = finish(proc, timeout=120)
+        code, _, err = finish(proc, timeout=300)
         assert code == 143, err
         assert "Traceback" not in err
     done = _trials(store)
@@ -176,6 +176,7 @@ def _trials(store: str) -> list[FrozenTrial]:
         return []
 
 
+@pytest.mark.slow  # six processes on digits; test_workers covers one SIGTERM to two workers
 def test_sigterm_to_two_workers_requeues_each_interrupted_trial_once(
     make_study, store: str
 ) -> None:

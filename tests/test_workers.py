@@ -77,6 +77,7 @@ def test_worker_on_a_missing_study_names_the_stored_ones(make_study, store: str)
     assert "Traceback" not in result.output
 
 
+@pytest.mark.slow  # five processes; test_packed's two local workers share a budget by default
 def test_four_sqlite_workers_finish_exactly_the_budget_without_lock_errors(
     make_study, store: str
 ) -> None:
