@@ -198,6 +198,7 @@ def test_two_objective_study_gives_a_pareto_front(tmp_path: Path, store: str) ->
     )
 
 
+@pytest.mark.slow  # test_init_then_run_then_show and test_predict cover each step by default
 def test_init_run_report_predict_on_raw_rows(tmp_path: Path, store: str) -> None:
     """The whole path on a table with categories, gaps and 5 % positives, with no edits to the
     file."""

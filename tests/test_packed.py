@@ -220,6 +220,7 @@ def test_a_csv_table_cannot_be_packed(tmp_path: Path, store: str) -> None:
     )
 
 
+@pytest.mark.slow  # two JAX workers; test_lifecycle checks the packed loop, test_workers local ones
 def test_each_local_worker_runs_a_pack_of_its_own(make_study, store: str, tmp_path: Path) -> None:
     path = _digits(make_study, "two", epochs=3, trials=6, pruner="none")
     workers = ["--workers", "2", "--pack", "2"]

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from conftest import TEST_BACKENDS
 from study_text import tiny_params, tiny_study_text
 from tabular_data import patients, write
 
@@ -264,6 +265,14 @@ def _run(backend: str, *args: str) -> tuple[int, str, str]:
     return proc.returncode, proc.stdout, proc.stderr
 
 
+@pytest.mark.parametrize(
+    "backend",
+    [
+        name if name == "tensorflow" else pytest.param(name, marks=pytest.mark.slow)
+        for name in TEST_BACKENDS
+    ],
+    indirect=True,
+)  # other backends run tuner in three fresh processes: the slow tier
 def test_a_study_with_every_field_runs_reports_and_predicts(
     backend: str, tmp_path: Path, store: str
 ) -> None:
@@ -325,7 +334,7 @@ def _values(node: object, key: str) -> set[str]:
 
 
 def test_init_searches_the_recipe_on_small_tables_only(tmp_path: Path) -> None:
-    from tuner import init_study
+    from tuner.init_study import init_study
     from tuner.init_study.study_text import RECIPE_BELOW_ROWS, _search_lines
 
     write(patients(rows=300), tmp_path / "patients.csv")
