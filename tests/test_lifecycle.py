@@ -180,6 +180,28 @@ def test_an_interrupt_inside_record_result_queues_the_trial_again(
     assert trials[1].params == trials[0].params
 
 
+def test_a_signal_that_a_library_turned_into_its_own_error_still_interrupts(store: str) -> None:
+    """SIGTERM lands inside a store's commit, which raises an error of its own: the run is still
+    interrupted (exit 143, not a store error) and the trial failed and queued again."""
+    study, storage = _new_study(store)
+
+    def objective(trial: optuna.Trial) -> float:
+        trial.suggest_float("x", 0.0, 1.0)
+        try:
+            signal.raise_signal(signal.SIGTERM)
+        except Interrupted as exc:
+            raise optuna.exceptions.StorageInternalError("commit failed") from exc
+        raise AssertionError("the signal raises inside the objective")
+
+    with SignalGuard() as guard, pytest.raises(Interrupted) as caught:
+        run_trials(study, objective, storage=storage, default_budget=3, guard=guard)
+    assert caught.value.signal_name == "SIGTERM"
+    assert _states(study) == [TrialState.FAIL, TrialState.WAITING]
+    trials = study.get_trials()
+    assert trials[0].user_attrs[FAIL_REASON].startswith("interrupted by SIGTERM")
+    assert trials[1].params == trials[0].params
+
+
 # --------------------------------------------------------------------------- pack = "auto"
 
 

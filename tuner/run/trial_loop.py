@@ -98,6 +98,10 @@ def run_trials(
                 loop.advance()
         except BaseException as exc:
             loop.settle(exc)
+            if guard.signum is not None and not isinstance(exc, Interrupted):
+                # The signal landed inside a library (a store's commit, say), which raised an
+                # error of its own outside a trial: the run was still interrupted, and says so.
+                raise Interrupted(guard.signum) from exc
             raise
     loop.tally.check_failures()
     return loop.tally
@@ -154,12 +158,20 @@ class _Loop:
         self.culprits = {trial.number for trial in self.pack.trials()}
         ended = self.pack.advance(self.guard.raising)
         self.culprits = set()
+        signum = self.guard.signum
+        # A signal that a library turned into an error of its own (a store's commit, say)
+        # interrupted those trials: they stay unfinished, for settle() to queue again.
+        cut = [end for end in ended if signum is not None and end.error is not None]
         error: BaseException | None = None
         for end in ended:
+            if any(end is other for other in cut):
+                continue
             self.culprits = {end.trial.number}
             if self._tell(end) and error is None:
                 error = end.error
             self.culprits = set()
+        if cut:
+            raise Interrupted(signum) from cut[0].error
         if error is not None:
             raise error
 
