@@ -69,6 +69,12 @@ def make_study(tmp_path: Path):
 #: The Keras backends the core tests run on. Keras fixes its backend once per process, so this
 #: process stays on TensorFlow and a test on another backend runs ``tuner`` in a fresh process.
 TEST_BACKENDS = ("tensorflow", "jax")
+#: The same, for a workflow that runs ``tuner`` several times: TensorFlow in the default tier,
+#: the other backends (fresh processes each) in the slow tier.
+TIERED_BACKENDS = [
+    name if name == "tensorflow" else pytest.param(name, marks=pytest.mark.slow)
+    for name in TEST_BACKENDS
+]
 
 
 @pytest.fixture(params=TEST_BACKENDS)

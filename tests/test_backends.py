@@ -19,7 +19,7 @@ import optuna
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from conftest import TEST_BACKENDS
+from conftest import TIERED_BACKENDS
 from tabular_data import csv_study, patients, write
 
 from tuner.cli import cli
@@ -151,14 +151,7 @@ def test_category_ids_follow_string_lookup_numbering() -> None:
 # --------------------------------------------------------------------- the workflow on each backend
 
 
-@pytest.mark.parametrize(
-    "backend",
-    [
-        name if name == "tensorflow" else pytest.param(name, marks=pytest.mark.slow)
-        for name in TEST_BACKENDS
-    ],
-    indirect=True,
-)  # other backends run tuner in three fresh processes: the slow tier
+@pytest.mark.parametrize("backend", TIERED_BACKENDS, indirect=True)
 def test_table_study_run_resume_report_and_predict(
     backend: str, tmp_path: Path, store: str
 ) -> None:

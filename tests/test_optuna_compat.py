@@ -51,7 +51,7 @@ def test_heartbeats_and_stale_trials(store: str) -> None:
     study_id = storage.get_study_id_from_name("s")
     beating, silent = study.ask(), study.ask()
     storage.record_heartbeat(compat.trial_id(beating))
-    assert compat.beating_trial_ids(storage, study_id) == {compat.trial_id(beating)}
+    assert set(compat.running_heartbeats(storage, study_id)[0]) == {compat.trial_id(beating)}
     time.sleep(2.5)  # longer than the grace period: the heartbeat is stale now
     assert compat.stale_trial_ids(storage, study_id) == [compat.trial_id(beating)]
-    assert compat.trial_id(silent) not in compat.beating_trial_ids(storage, study_id)
+    assert compat.trial_id(silent) not in compat.running_heartbeats(storage, study_id)[0]

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from conftest import TEST_BACKENDS
+from conftest import TIERED_BACKENDS
 from study_text import tiny_params, tiny_study_text
 from tabular_data import patients, write
 
@@ -265,14 +265,7 @@ def _run(backend: str, *args: str) -> tuple[int, str, str]:
     return proc.returncode, proc.stdout, proc.stderr
 
 
-@pytest.mark.parametrize(
-    "backend",
-    [
-        name if name == "tensorflow" else pytest.param(name, marks=pytest.mark.slow)
-        for name in TEST_BACKENDS
-    ],
-    indirect=True,
-)  # other backends run tuner in three fresh processes: the slow tier
+@pytest.mark.parametrize("backend", TIERED_BACKENDS, indirect=True)
 def test_a_study_with_every_field_runs_reports_and_predicts(
     backend: str, tmp_path: Path, store: str
 ) -> None:

@@ -54,11 +54,6 @@ def stale_trial_ids(storage: optuna.storages.RDBStorage, study_id: int) -> list[
     return storage._get_stale_trial_ids(study_id)
 
 
-def beating_trial_ids(storage: optuna.storages.RDBStorage, study_id: int) -> set[int]:
-    """The running trials of the study that have recorded a heartbeat at least once."""
-    return set(running_heartbeats(storage, study_id)[0])
-
-
 def running_heartbeats(
     storage: optuna.storages.RDBStorage, study_id: int
 ) -> tuple[dict[int, datetime], datetime | None]:
