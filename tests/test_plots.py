@@ -82,6 +82,23 @@ def _finished(study: optuna.Study) -> int:
     return len(study.get_trials(states=(TrialState.COMPLETE, TrialState.PRUNED)))
 
 
+def test_the_importances_png_and_html_share_one_fanova_run(
+    study: optuna.Study, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = optuna.importance.FanovaImportanceEvaluator.evaluate
+    answers: list[dict[str, float]] = []
+
+    def counted(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        answers.append(real(self, *args, **kwargs))
+        return answers[-1]
+
+    monkeypatch.setattr(optuna.importance.FanovaImportanceEvaluator, "evaluate", counted)
+    plots = {p.name: p for p in study_plots(study, tmp_path, metric="accuracy")}
+    assert plots["param_importances"].skipped is None
+    assert (tmp_path / plots["param_importances"].png).is_file()
+    assert len(answers) == 1  # the PNG and the HTML show the same, computed once
+
+
 # --------------------------------------------------------------------------- slice
 
 
