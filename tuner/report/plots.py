@@ -98,6 +98,14 @@ class _EvaluatedOnce(optuna.importance.BaseImportanceEvaluator):
         return dict(self._answers[key])
 
 
+def _first_objective(study: optuna.Study, name: str) -> dict[str, Any]:
+    """Optuna plot arguments that plot the first objective, named ``name``."""
+    single: dict[str, Any] = {"target_name": name}
+    if len(study.directions) > 1:
+        single["target"] = lambda t: t.values[0]
+    return single
+
+
 def study_plots(
     study: optuna.Study,
     out: Path,
@@ -118,9 +126,7 @@ def study_plots(
     import optuna.visualization.matplotlib as vis_mpl
 
     names = _objective_names(study, metric, size_objective)
-    single: dict[str, Any] = {"target_name": names[0]}
-    if len(study.directions) > 1:
-        single["target"] = lambda t: t.values[0]
+    single = _first_objective(study, names[0])
     importance = {**single, "evaluator": _EvaluatedOnce()}  # the PNG's and the HTML's fANOVA
     step = "folds finished" if folds else "epoch (0-based)"
     reported = f"mean over the folds so far, {names[0]}" if folds else names[0]
